@@ -1,0 +1,1 @@
+"""Root conftest: makes ``reference_models`` importable from the tests in a clone."""

@@ -1,0 +1,455 @@
+"""Calling conventions -> one :class:`~gradcheck.problem.Problem` per example.
+
+Each decorator validates its declaration at once (a typo in a shape raises
+:class:`SpecError` where the user wrote it) and attaches a :class:`Check` to the
+function as ``fn.__gradcheck__``, returning the function itself unchanged, so the
+user's code keeps working exactly as before.
+
+A Check knows its :class:`~gradcheck.spec.DimSpace` and how to build a Problem for
+one example from the dims, an integer seed, and a ``draw`` function for the
+hypothesis strategies among its arguments.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+from hypothesis.strategies import SearchStrategy
+
+from . import diagnose
+from .errors import SpecError
+from .problem import Problem, UserError
+from .spec import (
+    DEFAULT_VALUE_RANGE,
+    ArgSpec,
+    Dims,
+    DimSpace,
+    Shape,
+    _FromStrategy,
+    as_argspec,
+    check_value_range,
+)
+
+__all__ = ["Check", "backward_of", "returns_grad", "problem", "get_check"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+Draw = Callable[[SearchStrategy], Any]
+
+
+class Check:
+    """A declared gradient check: a name, a dim space, and a problem builder."""
+
+    name: str
+    space: DimSpace
+
+    def build(self, dims: Dims, seed: int, draw: Draw) -> Problem:  # pragma: no cover
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<gradcheck {type(self).__name__} {self.name}>"
+
+
+def get_check(target: Any) -> Check:
+    """The Check declared on ``target`` (a decorated function, or a Check)."""
+    if isinstance(target, Check):
+        return target
+    check = getattr(target, "__gradcheck__", None)
+    if isinstance(check, Check):
+        return check
+    raise SpecError(
+        f"{getattr(target, '__qualname__', target)!r} is not a declared check; decorate it with "
+        f"@gc.backward_of(forward, shapes=...), @gc.returns_grad(shapes=...) or @gc.problem(...)"
+    )
+
+
+# ------------------------------------------------------------------ user calls
+
+
+def call_user(fn: Callable, args: Sequence[Any], label: str) -> Any:
+    """Call user code; any exception becomes a :class:`UserError` naming it."""
+    try:
+        return fn(*args)
+    except UserError:
+        raise
+    except (NotImplementedError, NameError) as exc:
+        raise UserError("not-implemented", f"{label} raised {_describe(exc)}") from exc
+    except Exception as exc:
+        raise UserError("error", f"{label} raised {_describe(exc)}") from exc
+
+
+def _describe(exc: BaseException) -> str:
+    """``ValueError: shapes (2,3) and (4,) not aligned (layers.py:12, in affine_forward)``."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    user = [f for f in frames if "/gradcheck/" not in f.filename.replace("\\", "/")]
+    where = f" ({user[-1].filename.rsplit('/', 1)[-1]}:{user[-1].lineno}, in {user[-1].name})" if user else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _name(fn: Callable) -> str:
+    return getattr(fn, "__qualname__", getattr(fn, "__name__", repr(fn)))
+
+
+def _fresh(value: Any) -> Any:
+    """A copy for one call, so user code cannot write into the master values."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, (dict, list, tuple, set)):
+        try:
+            return copy.deepcopy(value)
+        except Exception:
+            return value
+    return value
+
+
+def _first_change(before: np.ndarray, after: np.ndarray) -> str | None:
+    if not isinstance(after, np.ndarray) or after.shape != before.shape:
+        return None
+    differ = ~((after == before) | (np.isnan(after) & np.isnan(before)))
+    if not differ.any():
+        return None
+    first = tuple(int(i) for i in np.argwhere(differ)[0])
+    return f"first at {list(first)}: {float(before[first]):.6g} -> {float(after[first]):.6g}"
+
+
+# ------------------------------------------------------------ functional checks
+
+
+class _Declared(Check):
+    """Shared declaration of the functional conventions: signature, shapes, args."""
+
+    def __init__(self, fn: Callable, *, shapes, wrt, args, dims, where, ranges, grads, role: str):
+        if not callable(fn):
+            raise SpecError(f"expected {role} to be a function, got {role}={fn!r}")
+        self.fn = fn
+        self.signature_names = _parameter_names(fn, role)
+        self.shapes = self._read_shapes(shapes)
+        self.wrt = self._read_wrt(wrt)
+        self.args = self._read_args(args)
+        self.ranges = self._read_ranges(ranges)
+        self.grad_keys = self._read_grad_keys(grads)
+        self._check_every_argument_is_given(role)
+        used: dict[str, None] = {}
+        for spec in [*self.shapes.values(), *self.args.values()]:
+            used.update(spec.names if isinstance(spec, Shape) else spec.dim_names())
+        self.space = DimSpace(dims, used, where)
+
+    def _read_shapes(self, shapes) -> dict[str, Shape]:
+        if not isinstance(shapes, Mapping) or not shapes:
+            raise SpecError(f"expected shapes to be a dict like {{'x': 'N,D'}}, got shapes={shapes!r}")
+        out = {}
+        for name, shape in shapes.items():
+            if name not in self.signature_names:
+                raise SpecError(
+                    f"shapes names {name!r}, which is not an argument of {_name(self.fn)}"
+                    f"({', '.join(self.signature_names)})"
+                )
+            out[name] = Shape(shape, name=f"shapes[{name!r}]")
+        return {n: out[n] for n in self.signature_names if n in out}
+
+    def _read_wrt(self, wrt) -> list[str]:
+        if wrt is None:
+            return list(self.shapes)
+        if isinstance(wrt, str):
+            wrt = [wrt]
+        wrt = list(wrt)
+        for name in wrt:
+            if name not in self.shapes:
+                raise SpecError(f"wrt names {name!r}, which has no entry in shapes= ({', '.join(self.shapes)})")
+        if not wrt or len(set(wrt)) != len(wrt):
+            raise SpecError(f"wrt must list distinct arguments, got wrt={wrt!r}")
+        return wrt
+
+    def _read_args(self, args) -> dict[str, ArgSpec]:
+        if args is None:
+            return {}
+        if not isinstance(args, Mapping):
+            raise SpecError(f"expected args to be a dict of argument name -> value, got args={args!r}")
+        out = {}
+        for name, value in args.items():
+            if name not in self.signature_names:
+                raise SpecError(
+                    f"args names {name!r}, which is not an argument of {_name(self.fn)}"
+                    f"({', '.join(self.signature_names)})"
+                )
+            if name in self.shapes:
+                raise SpecError(f"{name!r} is in both shapes= and args=; differentiable arguments go in shapes=")
+            out[name] = as_argspec(name, value)
+        return out
+
+    def _read_ranges(self, ranges) -> dict[str, tuple[float, float]]:
+        if ranges is None:
+            ranges = {}
+        if not isinstance(ranges, Mapping):
+            raise SpecError(f"expected ranges to be a dict of argument -> (low, high), got ranges={ranges!r}")
+        for name in ranges:
+            if name not in self.shapes:
+                raise SpecError(f"ranges names {name!r}, which has no entry in shapes=")
+        return {n: check_value_range(n, ranges.get(n, DEFAULT_VALUE_RANGE)) for n in self.shapes}
+
+    def _read_grad_keys(self, grads) -> dict[str, str]:
+        if grads is None:
+            return {}
+        if not isinstance(grads, Mapping):
+            raise SpecError(f"expected grads to map a parameter to the key of its gradient, got grads={grads!r}")
+        for name in grads:
+            if name not in self.wrt:
+                raise SpecError(f"grads names {name!r}, which is not in wrt ({', '.join(self.wrt)})")
+        return dict(grads)
+
+    def _check_every_argument_is_given(self, role: str) -> None:
+        sig = inspect.signature(self.fn)
+        for name, p in sig.parameters.items():
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            if name not in self.shapes and name not in self.args and p.default is p.empty:
+                raise SpecError(
+                    f"{role} {_name(self.fn)} takes {name!r} but it is neither in shapes= "
+                    f"(differentiable) nor in args= (anything else); add args={{{name!r}: ...}}"
+                )
+
+    # -- per example ------------------------------------------------------------
+
+    def draw_inputs(self, dims: Dims, rng: np.random.Generator, draw: Draw) -> tuple[dict, dict]:
+        values = {}
+        for name, shape in self.shapes.items():
+            low, high = self.ranges[name]
+            values[name] = rng.uniform(low, high, size=shape.resolve(dims))
+        others = {}
+        for name, spec in self.args.items():
+            if isinstance(spec, _FromStrategy):
+                others[name] = draw(spec.strategy)
+            else:
+                others[name] = call_user(lambda s=spec: s.draw(dims, rng), (), f"args[{name!r}]")
+        return values, others
+
+    def call_args(self, values: dict, others: dict) -> list:
+        """Fresh copies of every argument, in the signature's order."""
+        out = []
+        for name in self.signature_names:
+            if name in values:
+                out.append(values[name].copy())
+            elif name in others:
+                out.append(_fresh(others[name]))
+            else:
+                break  # the rest take their defaults
+        return out
+
+    def check_inputs_unchanged(self, values: dict, called: list, label: str, notes: list) -> None:
+        for name, arr in zip(self.signature_names, called):
+            if name in values:
+                change = _first_change(values[name], arr)
+                if change:
+                    notes.append(("mutation", f"{label} wrote into its argument {name} ({change})", [name]))
+
+
+def _parameter_names(fn: Callable, role: str) -> list[str]:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        raise SpecError(f"cannot read the signature of {role} {fn!r}") from None
+    return [n for n, p in sig.parameters.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+class BackwardOf(_Declared):
+    """``forward(*args) -> (*outs, cache)`` and ``backward(*douts, cache) -> grads``."""
+
+    def __init__(self, forward, backward, *, outputs: int, **declared):
+        if not callable(backward):
+            raise SpecError(f"backward_of decorates a function, got {backward!r}")
+        if not isinstance(outputs, int) or isinstance(outputs, bool) or outputs < 1:
+            raise SpecError(f"expected outputs to be an int >= 1, got outputs={outputs!r}")
+        super().__init__(forward, role="forward", **declared)
+        self.backward, self.outputs = backward, outputs
+        self.name = _name(backward)
+
+    def _outputs(self, result: Any) -> tuple[list, Any]:
+        label = _name(self.fn)
+        if not isinstance(result, tuple) or len(result) < self.outputs + 1:
+            got = f"a tuple of {len(result)}" if isinstance(result, tuple) else type(result).__name__
+            raise UserError(
+                "error",
+                f"{label} returned {got}; expected ({'out, ' * self.outputs}cache) "
+                f"with outputs={self.outputs}",
+            )
+        outs = []
+        for i, out in enumerate(result[: self.outputs]):
+            try:
+                outs.append(np.asarray(out, dtype=np.float64))
+            except (TypeError, ValueError):
+                raise UserError("error", f"output {i} of {label} is a {type(out).__name__}, not an array") from None
+        return outs, result[-1]
+
+    def build(self, dims: Dims, seed: int, draw: Draw) -> Problem:
+        rng = np.random.default_rng(seed)
+        values, others = self.draw_inputs(dims, rng, draw)
+        fname = _name(self.fn)
+        outs, _ = self._outputs(call_user(self.fn, self.call_args(values, others), fname))
+        upstream = [rng.standard_normal(o.shape) for o in outs]
+        notes: list = []
+
+        def loss() -> float:
+            outs, _ = self._outputs(call_user(self.fn, self.call_args(values, others), fname))
+            for i, (o, g) in enumerate(zip(outs, upstream)):
+                if o.shape != g.shape:
+                    raise UserError("error", f"output {i} of {fname} changed shape from {g.shape} to {o.shape}")
+            return float(sum(np.sum(o * g) for o, g in zip(outs, upstream)))
+
+        def grads():
+            called = self.call_args(values, others)
+            _, cache = self._outputs(call_user(self.fn, called, fname))
+            self.check_inputs_unchanged(values, called, fname, notes)
+            before = diagnose.snapshot(cache, "cache")
+            douts = [g.copy() for g in upstream]
+            returned = call_user(self.backward, [*douts, cache], self.name)
+            for i, (g, d) in enumerate(zip(upstream, douts)):
+                change = _first_change(g, d)
+                if change:
+                    notes.append(("mutation", f"{self.name} wrote into its upstream gradient (argument {i}: {change})", []))
+            ignore = _array_ids(returned)
+            for change in diagnose.changes(before, ignore=ignore):
+                notes.append(("mutation", f"{self.name} changed the forward cache: {change}", []))
+            return returned
+
+        params = {name: values[name] for name in self.wrt}
+        return Problem(params, loss, grads, notes=notes, source=self.name, grad_keys=self.grad_keys)
+
+
+def _array_ids(value: Any) -> set[int]:
+    if isinstance(value, np.ndarray):
+        return {id(value)}
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return set().union(set(), *(_array_ids(v) for v in value))
+    return set()
+
+
+class ReturnsGrad(_Declared):
+    """``fn(*args) -> (loss, grads)``: the function computes its own gradient."""
+
+    def __init__(self, fn, **declared):
+        super().__init__(fn, role="function", **declared)
+        self.name = _name(fn)
+
+    def _split(self, result: Any) -> tuple[float, Any]:
+        if not isinstance(result, (tuple, list)) or len(result) < 2:
+            raise UserError("error", f"{self.name} returned {type(result).__name__}; expected (loss, gradient)")
+        try:
+            value = float(np.asarray(result[0], dtype=np.float64).reshape(()))
+        except (TypeError, ValueError):
+            raise UserError("error", f"the first value {self.name} returns must be the scalar loss, got {result[0]!r:.60}") from None
+        rest = result[1:]
+        if len(self.wrt) == 1 or isinstance(rest[0], Mapping):
+            return value, rest[0]
+        if len(rest) >= len(self.wrt):
+            return value, tuple(rest[: len(self.wrt)])
+        return value, rest[0]
+
+    def build(self, dims: Dims, seed: int, draw: Draw) -> Problem:
+        rng = np.random.default_rng(seed)
+        values, others = self.draw_inputs(dims, rng, draw)
+        notes: list = []
+
+        def loss() -> float:
+            return self._split(call_user(self.fn, self.call_args(values, others), self.name))[0]
+
+        def grads():
+            called = self.call_args(values, others)
+            _, returned = self._split(call_user(self.fn, called, self.name))
+            self.check_inputs_unchanged(values, called, self.name, notes)
+            return returned
+
+        params = {name: values[name] for name in self.wrt}
+        return Problem(params, loss, grads, notes=notes, source=self.name, grad_keys=self.grad_keys)
+
+
+class ProblemFactory(Check):
+    """``make(d, rng) -> gc.Problem``: the escape hatch for any code."""
+
+    def __init__(self, make: Callable, *, dims, where):
+        if not callable(make):
+            raise SpecError(f"gc.problem decorates a function make(d, rng), got {make!r}")
+        self.make = make
+        self.name = _name(make)
+        self.space = DimSpace(dims, set(), where)
+        if not self.space.names:
+            raise SpecError(f"gc.problem on {self.name} needs dims=, e.g. dims={{'N': (1, 4)}}")
+        self.wants_rng = len(_parameter_names(make, "make")) >= 2
+
+    def build(self, dims: Dims, seed: int, draw: Draw) -> Problem:
+        rng = np.random.default_rng(seed)
+        built = call_user(self.make, (dims, rng) if self.wants_rng else (dims,), self.name)
+        if not isinstance(built, Problem):
+            raise UserError("error", f"{self.name} must return gc.Problem(...), got {type(built).__name__}")
+        built.source = built.source or f"{self.name}'s grads()"
+        return built
+
+
+# ------------------------------------------------------------------ decorators
+
+
+def backward_of(
+    forward: Callable,
+    *,
+    shapes: Mapping[str, str | tuple],
+    wrt: Sequence[str] | str | None = None,
+    args: Mapping[str, Any] | None = None,
+    dims: Mapping[str, Any] | None = None,
+    where: Callable[[Dims], bool] | None = None,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+    outputs: int = 1,
+    grads: Mapping[str, str] | None = None,
+) -> Callable[[F], F]:
+    """Declare ``backward`` as the gradient of ``forward``.
+
+    ``forward(*args) -> (*outs, cache)``; ``backward(*douts, cache)`` returns the
+    gradients for ``wrt``: one array, a tuple in ``wrt`` order, or a dict keyed by
+    ``name`` or ``"d"+name``.  See the README for every argument.
+    """
+
+    def decorate(backward: F) -> F:
+        backward.__gradcheck__ = BackwardOf(  # type: ignore[attr-defined]
+            forward, backward, outputs=outputs, shapes=shapes, wrt=wrt, args=args,
+            dims=dims, where=where, ranges=ranges, grads=grads,
+        )
+        return backward
+
+    return decorate
+
+
+def returns_grad(
+    *,
+    shapes: Mapping[str, str | tuple],
+    wrt: Sequence[str] | str | None = None,
+    args: Mapping[str, Any] | None = None,
+    dims: Mapping[str, Any] | None = None,
+    where: Callable[[Dims], bool] | None = None,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+    grads: Mapping[str, str] | None = None,
+) -> Callable[[F], F]:
+    """Declare a function that returns its own loss and gradient: ``(loss, grads)``."""
+
+    def decorate(fn: F) -> F:
+        fn.__gradcheck__ = ReturnsGrad(  # type: ignore[attr-defined]
+            fn, shapes=shapes, wrt=wrt, args=args, dims=dims, where=where, ranges=ranges, grads=grads,
+        )
+        return fn
+
+    return decorate
+
+
+def problem(
+    *, dims: Mapping[str, Any], where: Callable[[Dims], bool] | None = None
+) -> Callable[[F], F]:
+    """Declare ``make(d, rng) -> gc.Problem``: the escape hatch for any code."""
+
+    def decorate(make: F) -> F:
+        make.__gradcheck__ = ProblemFactory(make, dims=dims, where=where)  # type: ignore[attr-defined]
+        return make
+
+    return decorate

@@ -1,0 +1,122 @@
+"""The ``gradcheck`` command.
+
+- ``gradcheck demo``: check the bundled reference models (correct ones and the
+  buggy ones from real forum threads) and print their reports.
+- ``gradcheck check FILE.py::NAME ...``: check declared functions from a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .adapters import get_check
+from .errors import GradcheckError
+from .runner import check
+
+#: (module, target, expected to pass, what it shows) for ``gradcheck demo``.
+DEMO = [
+    ("reference_models.affine", "affine_backward", True, "affine layer"),
+    ("reference_models.affine", "affine_backward_mean_bias", False, "db = dout.mean(0): wrong once N >= 2"),
+    ("reference_models.relu", "relu_backward", True, "ReLU, mask x > 0"),
+    ("reference_models.relu", "relu_backward_ge", True, "ReLU, mask x >= 0 (another valid sub-gradient)"),
+    ("reference_models.softmax_loss", "softmax_loss", True, "softmax cross-entropy returning (loss, dx)"),
+    ("reference_models.mlp", "nn_cost", True, "two-layer network on an unrolled theta"),
+    ("reference_models.mlp", "nn_cost_flipped_sigmoid", False, "seed 003: sigmoid written 1/(1+exp(z))"),
+    ("reference_models.char_rnn", "make_char_rnn", True, "char RNN with BPTT"),
+    ("reference_models.char_rnn", "make_char_rnn_buggy", False, "seed 002: BPTT adds dHin[t], not dHin[t+1]"),
+    ("reference_models.rnn", "make_fixed_recurrent_layer", True, "per-step recurrent layer, fixed calc_delta_k"),
+    ("reference_models.rnn", "make_recurrent_layer", False, "seed 000: calc_delta_k reads state_list[k+1], in place"),
+]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gradcheck", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="check the bundled reference models and print their reports")
+    _add_run_options(demo)
+    run = sub.add_parser("check", help="check declared functions: FILE.py::NAME or package.module:NAME")
+    run.add_argument("targets", nargs="+", metavar="TARGET")
+    _add_run_options(run)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "demo":
+            return _demo(args)
+        return _check(args)
+    except GradcheckError as err:
+        print(f"gradcheck: {err}", file=sys.stderr)
+        return 2
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--examples", type=_positive_int, default=None, help="examples per check (default 50)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the search (default 0)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not >= 1")
+    return value
+
+
+def _demo(args) -> int:
+    surprises = 0
+    started = time.perf_counter()
+    for module_name, name, expected, what in DEMO:
+        target = getattr(importlib.import_module(module_name), name)
+        t0 = time.perf_counter()
+        report = check(target, examples=args.examples, seed=args.seed)
+        verdict = "as expected" if report.ok == expected else "UNEXPECTED"
+        surprises += report.ok != expected
+        print(f"== {module_name}.{name}: {what}  [{verdict}, {time.perf_counter() - t0:.2f} s]")
+        print(report)
+        print()
+    total = time.perf_counter() - started
+    print(f"{len(DEMO)} checks in {total:.1f} s; {len(DEMO) - surprises} verdicts as expected")
+    return 1 if surprises else 0
+
+
+def _check(args) -> int:
+    failed = 0
+    for spec in args.targets:
+        target = _load(spec)
+        report = check(target, examples=args.examples, seed=args.seed)
+        print(report)
+        failed += not report.ok
+    return 1 if failed else 0
+
+
+def _load(spec: str):
+    """``path/to/layers.py::affine_backward`` or ``package.module:affine_backward``."""
+    if "::" in spec:
+        path_text, name = spec.split("::", 1)
+        path = Path(path_text)
+        if not path.is_file():
+            raise GradcheckError(f"no such file: {path_text} (in target {spec!r})")
+        sys.path.insert(0, str(path.resolve().parent))
+        module_spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+    elif ":" in spec:
+        module_name, name = spec.split(":", 1)
+        module = importlib.import_module(module_name)
+    else:
+        raise GradcheckError(f"expected FILE.py::NAME or module:NAME, got {spec!r}")
+    if not hasattr(module, name):
+        raise GradcheckError(f"{spec}: {module.__name__} has no {name!r}")
+    target = getattr(module, name)
+    get_check(target)
+    return target
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,209 @@
+"""Say *why* a gradient is wrong, and catch what finite differences cannot.
+
+- :func:`hints`: patterns in the analytic and numeric gradients of one parameter
+  (sign flipped, off by a constant factor, transposed, all zeros, all equal,
+  only some rows right, NaN).  A hint is only given when it fits every compared
+  entry: no hint is better than a wrong one.
+- :func:`snapshot` / :func:`changes`: the arrays reachable from an object (a
+  cache, a layer) before and after a call, to report a backward pass that wrote
+  into the stored forward state or its inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+__all__ = ["hints", "snapshot", "changes"]
+
+#: Agreement required for a pattern to be stated, relative to the gradient's scale.
+PATTERN_RTOL = 1e-4
+
+
+def _close(x: np.ndarray, y: np.ndarray, scale: float) -> np.ndarray:
+    return np.abs(x - y) <= PATTERN_RTOL * scale + 1e-300
+
+
+def hints(
+    name: str,
+    analytic: np.ndarray,
+    numeric: np.ndarray,
+    wrong: np.ndarray,
+    *,
+    dims: Mapping[str, int] | None = None,
+) -> list[str]:
+    """Hints for one parameter; arrays have the parameter's shape (or are flat).
+
+    ``wrong`` marks the entries judged wrong; entries at kinks should already be
+    excluded (pass them as not wrong, with any values).
+    """
+    a = np.asarray(analytic, dtype=np.float64)
+    n = np.asarray(numeric, dtype=np.float64)
+    bad = ~np.isfinite(a)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        return [f"the analytic gradient has {int(bad.sum())} NaN/inf entries, first at {name}{list(first)}"]
+    scale = float(np.max(np.abs(n))) if n.size else 0.0
+    if scale == 0.0 or not wrong.any():
+        return []
+    for rule in (_zeros, _all_equal, _sign, _factor, _transposed, _rows_and_columns):
+        found = rule(name, a, n, wrong, scale, dict(dims or {}))
+        if found:
+            return found
+    return []
+
+
+def _zeros(name, a, n, wrong, scale, dims):
+    if np.all(a == 0):
+        return [f"the analytic gradient of {name} is all zeros but the numeric one is not: not implemented, "
+                f"or never written back?"]
+    return []
+
+
+def _all_equal(name, a, n, wrong, scale, dims):
+    if a.size >= 2 and np.all(a == a.flat[0]) and not np.all(_close(n, n.flat[0], scale)):
+        return [f"every entry of the analytic gradient of {name} is {a.flat[0]:.6g} while the numeric "
+                f"gradient varies: the value does not depend on the inputs it should"]
+    return []
+
+
+def _sign(name, a, n, wrong, scale, dims):
+    flipped = _close(a, -n, scale) & wrong
+    if not flipped.any():
+        return []
+    if np.array_equal(flipped, wrong) and wrong.all():
+        return [f"the sign of the analytic gradient of {name} is flipped (analytic = -numeric)"]
+    if flipped.sum() >= max(2, 0.5 * wrong.sum()):
+        where = _describe_subset(name, flipped)
+        return [f"the sign is flipped on {int(flipped.sum())} of {int(wrong.sum())} wrong entries ({where})"]
+    return []
+
+
+_FACTOR_NAMES = {2.0: "2", 0.5: "1/2", 4.0: "4", 0.25: "1/4", -1.0: "-1"}
+
+
+def _factor(name, a, n, wrong, scale, dims):
+    denom = float(np.sum(n * n))
+    if denom == 0:
+        return []
+    c = float(np.sum(a * n) / denom)
+    if abs(c) < 1e-8 or abs(c - 1) < 1e-3 or not np.all(_close(a, c * n, abs(c) * scale)):
+        return []
+    label = _name_factor(c, dims)
+    return [f"the analytic gradient of {name} is {c:.4g} x the numeric one{label}"]
+
+
+def _name_factor(c: float, dims: Mapping[str, int]) -> str:
+    """Name the factor, and the dims whose size it equals (a missing or extra /N)."""
+    label = next((label for value, label in _FACTOR_NAMES.items() if abs(c - value) < 1e-3 * abs(value)), None)
+    why = []
+    for dim, size in dims.items():
+        if size > 1 and abs(c - size) < 1e-3 * size:
+            why.append(f"{dim}={size}: a missing /{dim}?")
+        elif size > 1 and abs(c - 1 / size) < 1e-3 / size:
+            why.append(f"{dim}={size}: an extra /{dim}?")
+    if label is None and not why:
+        return " (off by a constant factor)"
+    return " (" + "; ".join(([f"off by a factor {label}"] if label else []) + why) + ")"
+
+
+def _transposed(name, a, n, wrong, scale, dims):
+    if a.ndim == 2 and a.shape[0] == a.shape[1] and a.shape[0] > 1 and np.all(_close(a, n.T, scale)):
+        return [f"the analytic gradient of {name} is the transpose of the numeric one"]
+    return []
+
+
+def _rows_and_columns(name, a, n, wrong, scale, dims):
+    if wrong.ndim < 2 or wrong.all():
+        return []
+    out = []
+    for axis, label in ((0, "rows" if wrong.ndim == 2 else "index 0 (axis 0)"), (1, "columns")):
+        other = tuple(i for i in range(wrong.ndim) if i != axis)
+        wrong_slices = wrong.any(axis=other)
+        right = np.flatnonzero(~wrong_slices)
+        if right.size and wrong_slices.any() and np.all(wrong.any(axis=other) == wrong.all(axis=other)):
+            out.append(f"only {label} {_ranges(right)} of {name} are right; {label} {_ranges(np.flatnonzero(wrong_slices))} are wrong")
+            break
+    return out
+
+
+def _describe_subset(name: str, mask: np.ndarray) -> str:
+    if mask.ndim == 1:
+        return f"{name}[{_ranges(np.flatnonzero(mask))}]"
+    for axis in range(mask.ndim):
+        other = tuple(i for i in range(mask.ndim) if i != axis)
+        if np.all(mask.any(axis=other) == mask.all(axis=other)):
+            idx = _ranges(np.flatnonzero(mask.any(axis=other)))
+            return f"{'row' if axis == 0 else 'column' if axis == 1 else f'axis {axis} index'} {idx}"
+    return f"{int(mask.sum())} scattered entries"
+
+
+def _ranges(indices: np.ndarray) -> str:
+    """``0-3, 7`` for [0, 1, 2, 3, 7]."""
+    parts, start = [], None
+    values = [int(i) for i in indices]
+    for i, v in enumerate(values):
+        if start is None:
+            start = v
+        if i + 1 == len(values) or values[i + 1] != v + 1:
+            parts.append(f"{start}" if start == v else f"{start}-{v}")
+            start = None
+    return ", ".join(parts)
+
+
+# ---------------------------------------------------------------------- mutation
+
+_MAX_DEPTH = 4
+_MAX_ITEMS = 256
+
+
+def snapshot(obj: Any, label: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Every array reachable from ``obj`` (containers and attributes), with a copy.
+
+    Keeping the array itself lets :func:`changes` see writes *into* it; an
+    attribute rebound to a new array is not a mutation of the old one.
+    """
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    _walk(obj, label, out, set(), 0)
+    return out
+
+
+def _walk(obj, path, out, seen, depth):
+    if isinstance(obj, np.ndarray):
+        if obj.dtype != object and id(obj) not in seen:
+            seen.add(id(obj))
+            out[path] = (obj, obj.copy())
+        return
+    if depth > _MAX_DEPTH or id(obj) in seen or isinstance(obj, (str, bytes, int, float, complex, bool, type(None))):
+        return
+    seen.add(id(obj))
+    if isinstance(obj, Mapping):
+        for key, value in list(obj.items())[:_MAX_ITEMS]:
+            _walk(value, f"{path}[{key!r}]", out, seen, depth + 1)
+    elif isinstance(obj, (list, tuple)):
+        for i, value in enumerate(obj[:_MAX_ITEMS]):
+            _walk(value, f"{path}[{i}]", out, seen, depth + 1)
+    elif hasattr(obj, "__dict__") and not callable(obj):
+        for key, value in list(vars(obj).items())[:_MAX_ITEMS]:
+            _walk(value, f"{path}.{key}", out, seen, depth + 1)
+
+
+def changes(before: Mapping[str, tuple[np.ndarray, np.ndarray]], *, ignore: set[int] = frozenset()) -> list[str]:
+    """Arrays written into since :func:`snapshot`, with the first changed index.
+
+    ``ignore`` holds ids of arrays that are meant to be written (gradient buffers).
+    """
+    found = []
+    for path, (array, old) in before.items():
+        if id(array) in ignore or array.shape != old.shape:
+            continue
+        if np.issubdtype(old.dtype, np.floating):
+            differ = ~((array == old) | (np.isnan(array) & np.isnan(old)))
+        else:
+            differ = array != old
+        if np.any(differ):
+            first = tuple(int(i) for i in np.argwhere(differ)[0])
+            found.append(f"{path} was changed in place (first at {list(first)}: {float(old[first]):.6g} -> {float(array[first]):.6g})")
+    return found

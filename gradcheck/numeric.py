@@ -1,0 +1,127 @@
+"""Finite differences along a line through parameter space, in place.
+
+Every numeric derivative gradcheck takes is the derivative of ``t -> loss(p + t*v)``
+at ``t = 0`` for one parameter array ``p``: ``v`` is a random direction (a probe)
+or a unit vector (one entry).  :class:`Line` evaluates that function at the
+points asked for, writing ``p + t*v`` into ``p`` itself and restoring ``p`` exactly
+afterwards, so a check costs forward passes, not copies of the problem.
+
+Points are named by multiples of the step ``h``: ``line(1)`` is ``loss(p + h*v)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from .problem import UserError
+
+__all__ = ["CountingLoss", "Line", "step_size", "machine_eps"]
+
+
+def machine_eps(dtype) -> float:
+    return float(np.finfo(dtype).eps) if np.issubdtype(dtype, np.floating) else float(np.finfo(float).eps)
+
+
+def step_size(param: np.ndarray, eps: float) -> float:
+    """Central-difference step balancing truncation against rounding.
+
+    ``eps ** (1/3)`` is the classic optimum for central differences; it is scaled
+    by the size of the values so large weights get proportionally large steps.
+    """
+    scale = float(np.max(np.abs(param))) if param.size else 1.0
+    return eps ** (1.0 / 3.0) * max(1.0, scale)
+
+
+class CountingLoss:
+    """Calls the user's loss, counts forward passes, insists on a real scalar."""
+
+    def __init__(self, loss: Callable[[], float], source: str):
+        self._loss = loss
+        self.source = source
+        self.calls = 0
+
+    def __call__(self) -> float:
+        self.calls += 1
+        value = self._loss()
+        try:
+            arr = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise UserError("error", f"{self.source} returned {type(value).__name__}, not a number") from None
+        if arr.size != 1:
+            raise UserError(
+                "error", f"{self.source} must give a scalar loss, got an array of shape {arr.shape}"
+            )
+        return float(arr.reshape(()))
+
+
+class Line:
+    """``t -> loss(param + t*h*direction)`` with memoised, in-place evaluation.
+
+    ``direction=None`` with ``index`` set is the unit vector at that entry: only
+    that entry is written and restored, so an entry costs no O(P) work.
+    """
+
+    def __init__(
+        self,
+        loss: CountingLoss,
+        param: np.ndarray,
+        h: float,
+        *,
+        f0: float,
+        direction: np.ndarray | None = None,
+        index: tuple[int, ...] | None = None,
+    ):
+        self.loss, self.param, self.h = loss, param, h
+        self.direction, self.index = direction, index
+        self.values: dict[int, float] = {0: f0}
+
+    def __call__(self, k: int) -> float:
+        if k not in self.values:
+            self.values[k] = self._evaluate(k * self.h)
+        return self.values[k]
+
+    def _evaluate(self, t: float) -> float:
+        p = self.param
+        if self.index is not None:
+            saved = p[self.index].copy()
+            try:
+                p[self.index] = saved + t
+                return self.loss()
+            finally:
+                p[self.index] = saved
+        saved = p.copy()
+        try:
+            np.add(saved, t * self.direction, out=p, casting="unsafe")
+            return self.loss()
+        finally:
+            np.copyto(p, saved)
+
+    # The derivative estimates used by compare.py -------------------------------
+
+    def central(self, k: int = 1) -> float:
+        """Central difference with step ``k*h``."""
+        return (self(k) - self(-k)) / (2 * k * self.h)
+
+    def one_sided(self) -> tuple[float, float]:
+        """(backward, forward) differences with step h: the two one-sided slopes."""
+        return (self(0) - self(-1)) / self.h, (self(1) - self(0)) / self.h
+
+    def kink_size(self) -> float:
+        """How much the slope jumps inside ``[-2h, 2h]``, in slope units.
+
+        For a smooth function the second differences at h and 2h agree, and this
+        is at the level of rounding noise; at a kink of slope jump ``c`` exactly at
+        ``t=0`` it is ``c/2``, and it stays comparable for kinks off the centre.
+        """
+        h = self.h
+        d1 = (self(1) - 2 * self(0) + self(-1)) / h
+        d2 = (self(2) - 2 * self(0) + self(-2)) / (4 * h)
+        return abs(d1 - d2)
+
+    def noise(self, eps: float) -> float:
+        """Rounding noise of a central difference, from the size of the values."""
+        scale = max(abs(v) for v in self.values.values())
+        return 64 * eps * max(scale, math.ulp(1.0)) / self.h

@@ -1,0 +1,471 @@
+"""Named dimensions, shapes, and non-differentiable argument specs.
+
+A check is declared in terms of *named dimensions* shared across its arguments
+(``"N,D"`` for ``x`` and ``"D,M"`` for ``w`` share ``D``).  This module turns those
+declarations into:
+
+- :class:`DimSpace`: the set of valid dim assignments, and a hypothesis strategy
+  over it that shrinks towards the smallest configuration;
+- :class:`Shape`: a parsed shape whose entries are dim names, ints or small
+  arithmetic expressions (``"H,D+1"``, ``"H*(D+1)+K*(H+1)"``);
+- argument specs (:func:`labels`, :func:`indices`, :func:`const`) that draw the
+  non-differentiable arguments of an example from the dims and a NumPy Generator.
+
+Everything here validates its input when declared and raises :class:`SpecError`
+with ``name=value`` in the message.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import itertools
+import operator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Union
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.strategies import SearchStrategy
+
+from .errors import SpecError
+
+__all__ = [
+    "Dims",
+    "DimSpace",
+    "Shape",
+    "labels",
+    "indices",
+    "const",
+    "DEFAULT_DIM_RANGE",
+    "DEFAULT_VALUE_RANGE",
+]
+
+#: Range of a dim that appears in a shape but not in ``dims=``.  It reaches 3+
+#: so that batch sizes above 1 and sequences longer than 2 are always drawn.
+DEFAULT_DIM_RANGE = (1, 4)
+#: Values of differentiable arrays are drawn uniformly from this range.
+DEFAULT_VALUE_RANGE = (-1.0, 1.0)
+#: Above this many combinations the dim space is sampled, not enumerated.
+MAX_ENUMERATED = 200_000
+
+DimValue = Union[tuple[int, int], Callable[..., int]]
+
+
+class Dims(Mapping):
+    """The dims of one example: ``d.N`` and ``d["N"]`` both work.
+
+    A missing name raises :class:`SpecError` naming the known dims, so a typo in a
+    user's ``lambda d: d.Stride`` reads as a declaration problem, not a KeyError.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, int]):
+        object.__setattr__(self, "_values", dict(values))
+
+    def __getitem__(self, name: str) -> int:
+        try:
+            return self._values[name]
+        except KeyError:
+            known = ", ".join(self._values) or "none"
+            raise SpecError(
+                f"dimension {name!r} is not defined (known dims: {known}); "
+                f"add it to dims=, e.g. dims={{{name!r}: (1, 4)}}"
+            ) from None
+
+    def __getattr__(self, name: str) -> int:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self[name]
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Dims are read-only")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return format_dims(self._values)
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self._values)
+
+
+def format_dims(values: Mapping[str, int]) -> str:
+    """``N=2, D=1`` (the order the dims were declared in)."""
+    return ", ".join(f"{k}={v}" for k, v in values.items()) or "(no dims)"
+
+
+# --------------------------------------------------------------------------- shapes
+
+_BINOPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+
+
+def _check_expr(node: ast.AST, text: str) -> set[str]:
+    """Names used by a dim expression; rejects anything but integer arithmetic."""
+    if isinstance(node, ast.Name):
+        return {node.id}
+    if isinstance(node, ast.Constant) and isinstance(node.value, int):
+        return set()
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+        return _check_expr(node.left, text) | _check_expr(node.right, text)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return _check_expr(node.operand, text)
+    raise SpecError(
+        f"cannot read {text!r} as a dimension: use dim names, integers and + - * // % "
+        f"(e.g. 'N,D' or 'H,D+1')"
+    )
+
+
+def _eval_expr(node: ast.AST, dims: Mapping[str, int]) -> int:
+    if isinstance(node, ast.Name):
+        return dims[node.id]
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.UnaryOp):
+        return -_eval_expr(node.operand, dims)
+    return _BINOPS[type(node.op)](_eval_expr(node.left, dims), _eval_expr(node.right, dims))
+
+
+class Shape:
+    """A parsed shape: ``Shape("N,D")``, ``Shape(("N", 3))``, ``Shape("H*(D+1)")``."""
+
+    def __init__(self, spec: str | tuple | list | int, *, name: str = "shape"):
+        items = self._split(spec, name)
+        self.text = spec if isinstance(spec, str) else ",".join(map(str, items))
+        self._items = [self._parse_item(item, name) for item in items]
+        # Ordered by first appearance, so reports list dims as the user wrote them.
+        self.names: dict[str, None] = {}
+        for node, _ in self._items:
+            self.names.update(dict.fromkeys(n.id for n in ast.walk(node) if isinstance(n, ast.Name)))
+
+    @staticmethod
+    def _split(spec, name: str) -> list:
+        if isinstance(spec, str):
+            if not spec.strip() or spec.strip() in ("()", "scalar"):
+                return []
+            return [part for part in _split_top_level(spec)]
+        if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
+            return [int(spec)]
+        if isinstance(spec, (tuple, list)):
+            return list(spec)
+        raise SpecError(
+            f"expected a shape like 'N,D' or ('N', 3) but got {name}={spec!r} "
+            f"(type={type(spec).__name__})"
+        )
+
+    @staticmethod
+    def _parse_item(item, name: str):
+        if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
+            if item < 0:
+                raise SpecError(f"negative size in {name}: {item!r}")
+            return ast.Constant(int(item)), set()
+        if not isinstance(item, str) or not item.strip():
+            raise SpecError(f"each entry of {name} must be a dim name, an int or an expression; got {item!r}")
+        try:
+            node = ast.parse(item.strip(), mode="eval").body
+        except SyntaxError:
+            raise SpecError(f"cannot read {item!r} in {name} as a dimension expression") from None
+        return node, _check_expr(node, item)
+
+    def resolve(self, dims: Mapping[str, int]) -> tuple[int, ...]:
+        return tuple(_eval_expr(node, dims) for node, _ in self._items)
+
+    def __repr__(self) -> str:
+        return f"Shape({self.text!r})"
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas that are not inside parentheses."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [p for p in (s.strip() for s in parts) if p]
+
+
+# ----------------------------------------------------------------------- dim space
+
+
+def _check_range(name: str, value, what: str = "dims") -> tuple[int, int]:
+    if (
+        not isinstance(value, (tuple, list))
+        or len(value) != 2
+        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
+    ):
+        raise SpecError(
+            f"expected {what}[{name!r}] to be (low, high) integers or a callable, got {value!r}"
+        )
+    low, high = int(value[0]), int(value[1])
+    if low < 0:
+        raise SpecError(f"Cannot have {what}[{name!r}] low={low} < 0")
+    if high < low:
+        raise SpecError(f"Cannot have {what}[{name!r}] high={high} < low={low}")
+    return low, high
+
+
+class DimSpace:
+    """All valid assignments of the named dims of one check.
+
+    ``ranged`` dims are drawn; ``derived`` dims are computed from the others in
+    declaration order; ``where`` keeps only the assignments a predicate accepts.
+    When the space is small enough (the usual case) it is enumerated once and
+    sorted from the smallest configuration up, so hypothesis samples it directly
+    and shrinks towards the smallest failing configuration, with no filtering and
+    no health-check trouble even for constraints that pin a dim to a formula.
+    """
+
+    def __init__(
+        self,
+        dims: Mapping[str, DimValue] | None,
+        shape_names: Iterable[str],
+        where: Callable[[Dims], bool] | None = None,
+    ):
+        if dims is not None and not isinstance(dims, Mapping):
+            raise SpecError(f"expected dims to be a dict of name -> (low, high), got dims={dims!r}")
+        if where is not None and not callable(where):
+            raise SpecError(f"expected where to be a predicate on the dims, got where={where!r}")
+        self.where = where
+        self.ranged: dict[str, tuple[int, int]] = {}
+        self.derived: dict[str, Callable[[Dims], int]] = {}
+        for name, value in (dims or {}).items():
+            if not isinstance(name, str) or not name.isidentifier():
+                raise SpecError(f"dim names must be identifiers, got {name!r} in dims=")
+            if callable(value):
+                self.derived[name] = value
+            else:
+                self.ranged[name] = _check_range(name, value)
+        for name in shape_names:
+            if name not in self.ranged and name not in self.derived:
+                self.ranged[name] = DEFAULT_DIM_RANGE
+        self._valid: list[dict[str, int]] | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return [*self.ranged, *self.derived]
+
+    def complete(self, drawn: Mapping[str, int]) -> Dims | None:
+        """Add derived dims and apply ``where``; None if the assignment is invalid."""
+        values = dict(drawn)
+        for name, fn in self.derived.items():
+            try:
+                value = fn(Dims(values))
+            except SpecError:
+                raise
+            except Exception as exc:  # a bug in the user's lambda: name it
+                raise SpecError(f"dims[{name!r}] raised {type(exc).__name__}: {exc}") from exc
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+                raise SpecError(f"dims[{name!r}] must compute an int, got {value!r}")
+            if value < 1:
+                return None
+            values[name] = int(value)
+        dims = Dims(values)
+        if self.where is not None:
+            try:
+                ok = self.where(dims)
+            except SpecError:
+                raise
+            except Exception as exc:
+                raise SpecError(f"where= raised {type(exc).__name__}: {exc} at {dims}") from exc
+            if not ok:
+                return None
+        return dims
+
+    def _size(self) -> int:
+        size = 1
+        for low, high in self.ranged.values():
+            size *= high - low + 1
+        return size
+
+    def valid(self) -> list[dict[str, int]]:
+        """Every valid assignment, smallest first (by total size, then by value)."""
+        if self._valid is None:
+            names = list(self.ranged)
+            combos = itertools.product(*(range(lo, hi + 1) for lo, hi in self.ranged.values()))
+            found = []
+            for combo in combos:
+                dims = self.complete(dict(zip(names, combo)))
+                if dims is not None:
+                    found.append(dims.as_dict())
+            if not found:
+                raise SpecError(
+                    f"no dims satisfy the declaration: ranges {self.ranged}"
+                    + (" with where=" if self.where else "")
+                    + "; widen the ranges or relax the constraint"
+                )
+            found.sort(key=lambda d: (sum(d[n] for n in names), [d[n] for n in names]))
+            self._valid = found
+        return self._valid
+
+    def strategy(self) -> SearchStrategy[Dims]:
+        if self._size() <= MAX_ENUMERATED:
+            return st.sampled_from(self.valid()).map(Dims)
+        # Too many combinations to enumerate: draw each range, then complete.
+        drawn = st.fixed_dictionaries({n: st.integers(lo, hi) for n, (lo, hi) in self.ranged.items()})
+        return drawn.map(self.complete).filter(lambda d: d is not None)
+
+    def at(self, values: Mapping[str, int]) -> Dims:
+        """The Dims for explicit values (``check_at``); derived dims are computed."""
+        if not isinstance(values, Mapping):
+            raise SpecError(f"expected dims to be a dict like {{'N': 2}}, got {values!r}")
+        unknown = set(values) - set(self.ranged) - set(self.derived)
+        if unknown:
+            raise SpecError(f"unknown dims {sorted(unknown)}; this check has {self.names}")
+        missing = [n for n in self.ranged if n not in values]
+        if missing:
+            raise SpecError(f"check_at needs a value for every drawn dim; missing {missing}")
+        drawn = {n: int(values[n]) for n in self.ranged}
+        dims = self.complete(drawn)
+        if dims is None:
+            raise SpecError(f"dims {format_dims(drawn)} do not satisfy the check's where= constraint")
+        for name in self.derived:
+            if name in values and values[name] != dims[name]:
+                raise SpecError(f"dims[{name!r}]={values[name]} but its formula gives {dims[name]}")
+        return dims
+
+
+# ----------------------------------------------------------------- argument specs
+
+
+class ArgSpec:
+    """A non-differentiable argument drawn per example from the dims and an rng."""
+
+    def draw(self, dims: Dims, rng: np.random.Generator) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    def dim_names(self) -> dict[str, None]:
+        return {}
+
+
+def _dim_or_int(value, what: str) -> Shape:
+    if isinstance(value, str) or (isinstance(value, (int, np.integer)) and not isinstance(value, bool)):
+        return Shape((value,), name=what)
+    raise SpecError(f"expected {what} to be a dim name or an int, got {what}={value!r}")
+
+
+class _Labels(ArgSpec):
+    def __init__(self, shape, classes, low: int, repeat: bool, what: str):
+        self.shape = Shape(shape, name=f"{what}(shape)")
+        self.classes = _dim_or_int(classes, f"{what} classes")
+        if not isinstance(low, (int, np.integer)) or isinstance(low, bool):
+            raise SpecError(f"expected low to be an int, got low={low!r}")
+        self.low, self.repeat, self.what = int(low), repeat, what
+
+    def dim_names(self) -> dict[str, None]:
+        return {**self.shape.names, **self.classes.names}
+
+    def draw(self, dims: Dims, rng: np.random.Generator) -> np.ndarray:
+        shape = self.shape.resolve(dims)
+        (n_classes,) = self.classes.resolve(dims)
+        if n_classes < 1:
+            raise SpecError(f"{self.what} needs at least one class, got {n_classes}")
+        out = rng.integers(self.low, self.low + n_classes, size=shape)
+        if self.repeat and out.size >= 2:
+            # Embedding-style bugs (``dW[idx] += dout``) only show on a repeat.
+            flat = out.reshape(-1)
+            flat[-1] = flat[0]
+        return out
+
+    def __repr__(self) -> str:
+        return f"gc.{self.what}({self.shape.text!r}, classes={self.classes.text})"
+
+
+def labels(shape, *, classes, low: int = 0) -> ArgSpec:
+    """Integer class labels of ``shape`` in ``[low, low + classes)``.
+
+    ``classes`` is a dim name or an int: ``gc.labels("N", classes="C")``; use
+    ``low=1`` for 1-based labels.
+    """
+    return _Labels(shape, classes, low, repeat=False, what="labels")
+
+
+def indices(shape, *, size, low: int = 0) -> ArgSpec:
+    """Integer indices of ``shape`` in ``[low, low + size)`` with at least one repeat.
+
+    For embedding lookups: ``gc.indices("N,T", size="V")``.  When the array has
+    two or more entries one index is always repeated, since that is where
+    ``dW[idx] += dout`` (instead of ``np.add.at``) goes wrong.
+    """
+    return _Labels(shape, size, low, repeat=True, what="indices")
+
+
+class _Const(ArgSpec):
+    def __init__(self, value):
+        self.value = value
+
+    def draw(self, dims, rng):
+        return self.value
+
+    def __repr__(self) -> str:
+        return f"gc.const({self.value!r})"
+
+
+def const(value) -> ArgSpec:
+    """Pass ``value`` as it is, even if it is callable (an activation function)."""
+    return _Const(value)
+
+
+class _FromCallable(ArgSpec):
+    """``lambda d: ...`` or ``lambda d, rng: ...``."""
+
+    def __init__(self, fn: Callable, name: str):
+        self.fn, self.name = fn, name
+        self.wants_rng = _count_positional(fn) >= 2
+
+    def draw(self, dims, rng):
+        return self.fn(dims, rng) if self.wants_rng else self.fn(dims)
+
+
+class _FromStrategy(ArgSpec):
+    def __init__(self, strategy: SearchStrategy, name: str):
+        self.strategy, self.name = strategy, name
+
+
+def _count_positional(fn: Callable) -> int:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return 1
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
+        return 2
+    return sum(p.kind in kinds for p in params)
+
+
+def as_argspec(name: str, value) -> ArgSpec:
+    """Interpret one entry of ``args=``: spec, strategy, callable or constant."""
+    if isinstance(value, ArgSpec):
+        return value
+    if isinstance(value, SearchStrategy):
+        return _FromStrategy(value, name)
+    if callable(value) and not isinstance(value, type):
+        return _FromCallable(value, name)
+    return _Const(value)
+
+
+def check_value_range(name: str, value) -> tuple[float, float]:
+    if (
+        not isinstance(value, (tuple, list))
+        or len(value) != 2
+        or not all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in value)
+    ):
+        raise SpecError(f"expected ranges[{name!r}] to be (low, high) numbers, got {value!r}")
+    low, high = float(value[0]), float(value[1])
+    if not np.isfinite(low) or not np.isfinite(high) or high <= low:
+        raise SpecError(f"Cannot have ranges[{name!r}] high={value[1]!r} <= low={value[0]!r}")
+    return low, high
