@@ -327,7 +327,7 @@ def check(target: Any, *, examples: int | None = None, seed: int | None = None, 
         seed = secrets.randbelow(2**31)
     elif not isinstance(seed, int) or isinstance(seed, bool):
         raise SpecError(f"expected seed to be an int, got seed={seed!r}")
-    chk.space.valid() if chk.space._size() <= 200_000 else None  # declaration errors surface here
+    chk.space.validate()  # declaration errors surface here, not inside hypothesis
     timed_out = False
     with _time_limit(timeout) as deadline:
         try:

@@ -224,10 +224,14 @@ class DimSpace:
 
     ``ranged`` dims are drawn; ``derived`` dims are computed from the others in
     declaration order; ``where`` keeps only the assignments a predicate accepts.
-    When the space is small enough (the usual case) it is enumerated once and
-    sorted from the smallest configuration up, so hypothesis samples it directly
-    and shrinks towards the smallest failing configuration, with no filtering and
-    no health-check trouble even for constraints that pin a dim to a formula.
+
+    The dims that ``where`` and the derived dims read (*constrained* dims) are
+    enumerated once, and the valid combinations sorted from the smallest up, so
+    hypothesis samples them directly and shrinks towards the smallest failing
+    configuration, with no filtering and no health-check trouble even for a
+    constraint that pins a dim to a formula.  The other dims are drawn
+    independently.  Which dims are read is learned by watching the predicates
+    run over the enumeration itself, so a dim read on one branch only is found.
     """
 
     def __init__(
@@ -254,70 +258,76 @@ class DimSpace:
             if name not in self.ranged and name not in self.derived:
                 self.ranged[name] = DEFAULT_DIM_RANGE
         self._valid: list[dict[str, int]] | None = None
+        self._constrained: list[str] = []
 
     @property
     def names(self) -> list[str]:
         return [*self.ranged, *self.derived]
 
-    def complete(self, drawn: Mapping[str, int]) -> Dims | None:
-        """Add derived dims and apply ``where``; None if the assignment is invalid."""
+    def complete(self, drawn: Mapping[str, int], *, reads: set[str] | None = None) -> Dims | None:
+        """Add derived dims and apply ``where``; None if the assignment is invalid.
+
+        ``reads`` collects the names the predicates look up.
+        """
         values = dict(drawn)
         for name, fn in self.derived.items():
-            try:
-                value = fn(Dims(values))
-            except SpecError:
-                raise
-            except Exception as exc:  # a bug in the user's lambda: name it
-                raise SpecError(f"dims[{name!r}] raised {type(exc).__name__}: {exc}") from exc
+            value = _call_predicate(fn, values, reads, f"dims[{name!r}]")
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
                 raise SpecError(f"dims[{name!r}] must compute an int, got {value!r}")
             if value < 1:
                 return None
             values[name] = int(value)
-        dims = Dims(values)
-        if self.where is not None:
-            try:
-                ok = self.where(dims)
-            except SpecError:
-                raise
-            except Exception as exc:
-                raise SpecError(f"where= raised {type(exc).__name__}: {exc} at {dims}") from exc
-            if not ok:
-                return None
-        return dims
+        if self.where is not None and not _call_predicate(self.where, values, reads, "where="):
+            return None
+        return Dims(values)
 
-    def _size(self) -> int:
-        size = 1
-        for low, high in self.ranged.values():
-            size *= high - low + 1
-        return size
+    def validate(self) -> None:
+        """Raise :class:`SpecError` now if no configuration is valid."""
+        self.combinations()
 
-    def valid(self) -> list[dict[str, int]]:
-        """Every valid assignment, smallest first (by total size, then by value)."""
-        if self._valid is None:
-            names = list(self.ranged)
-            combos = itertools.product(*(range(lo, hi + 1) for lo, hi in self.ranged.values()))
-            found = []
-            for combo in combos:
-                dims = self.complete(dict(zip(names, combo)))
-                if dims is not None:
-                    found.append(dims.as_dict())
-            if not found:
+    def combinations(self) -> list[dict[str, int]]:
+        """Valid combinations of the constrained dims, smallest first."""
+        if self._valid is not None:
+            return self._valid
+        constrained: list[str] = []
+        while True:
+            reads: set[str] = set()
+            found = self._combinations(constrained, reads)
+            new = [n for n in self.ranged if n in reads and n not in constrained]
+            if not new:
+                break
+            constrained += new
+            if _product(self.ranged[n] for n in constrained) > MAX_ENUMERATED:
                 raise SpecError(
-                    f"no dims satisfy the declaration: ranges {self.ranged}"
-                    + (" with where=" if self.where else "")
-                    + "; widen the ranges or relax the constraint"
+                    f"dims {constrained} are constrained by where=/derived dims and span more than "
+                    f"{MAX_ENUMERATED} combinations; narrow their ranges"
                 )
-            found.sort(key=lambda d: (sum(d[n] for n in names), [d[n] for n in names]))
-            self._valid = found
-        return self._valid
+        if not found:
+            raise SpecError(
+                f"no dims satisfy the declaration: ranges {self.ranged}"
+                + (" with where=" if self.where else "")
+                + "; widen the ranges or relax the constraint"
+            )
+        found.sort(key=lambda d: (sum(d[n] for n in constrained), [d[n] for n in constrained]))
+        self._constrained, self._valid = constrained, found
+        return found
+
+    def _combinations(self, constrained: list[str], reads: set[str]) -> list[dict[str, int]]:
+        lows = {n: lo for n, (lo, _) in self.ranged.items()}
+        found = []
+        for combo in itertools.product(*(range(lo, hi + 1) for lo, hi in (self.ranged[n] for n in constrained))):
+            dims = self.complete({**lows, **dict(zip(constrained, combo))}, reads=reads)
+            if dims is not None:
+                found.append({n: dims[n] for n in [*constrained, *self.derived]})
+        return found
 
     def strategy(self) -> SearchStrategy[Dims]:
-        if self._size() <= MAX_ENUMERATED:
-            return st.sampled_from(self.valid()).map(Dims)
-        # Too many combinations to enumerate: draw each range, then complete.
-        drawn = st.fixed_dictionaries({n: st.integers(lo, hi) for n, (lo, hi) in self.ranged.items()})
-        return drawn.map(self.complete).filter(lambda d: d is not None)
+        valid = self.combinations()
+        free = {n: st.integers(lo, hi) for n, (lo, hi) in self.ranged.items() if n not in self._constrained}
+        order = self.names
+        return st.tuples(st.sampled_from(valid), st.fixed_dictionaries(free)).map(
+            lambda pair: Dims({n: {**pair[0], **pair[1]}[n] for n in order})
+        )
 
     def at(self, values: Mapping[str, int]) -> Dims:
         """The Dims for explicit values (``check_at``); derived dims are computed."""
@@ -337,6 +347,37 @@ class DimSpace:
             if name in values and values[name] != dims[name]:
                 raise SpecError(f"dims[{name!r}]={values[name]} but its formula gives {dims[name]}")
         return dims
+
+
+def _product(ranges: Iterable[tuple[int, int]]) -> int:
+    size = 1
+    for low, high in ranges:
+        size *= high - low + 1
+    return size
+
+
+class _RecordingDims(Dims):
+    """Dims that note which names a predicate reads."""
+
+    __slots__ = ("_reads",)
+
+    def __init__(self, values: Mapping[str, int], reads: set[str]):
+        super().__init__(values)
+        object.__setattr__(self, "_reads", reads)
+
+    def __getitem__(self, name: str) -> int:
+        self._reads.add(name)
+        return super().__getitem__(name)
+
+
+def _call_predicate(fn: Callable, values: Mapping[str, int], reads: set[str] | None, label: str):
+    dims = Dims(values) if reads is None else _RecordingDims(values, reads)
+    try:
+        return fn(dims)
+    except SpecError:
+        raise
+    except Exception as exc:  # a bug in the user's lambda: name it
+        raise SpecError(f"{label} raised {type(exc).__name__}: {exc} at {format_dims(values)}") from exc
 
 
 # ----------------------------------------------------------------- argument specs

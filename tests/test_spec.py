@@ -48,7 +48,7 @@ def test_pinned_constraint_is_enumerated_not_filtered():
         ["H"],
         where=lambda d: d.H + 2 * d.P >= d.HH and (d.H + 2 * d.P - d.HH) % d.S == 0 and d.S > 1,
     )
-    valid = space.valid()
+    valid = space.combinations()
     assert valid and all((v["H"] + 2 * v["P"] - v["HH"]) % v["S"] == 0 and v["S"] > 1 for v in valid)
     sizes = [sum(v.values()) for v in valid]
     assert sizes == sorted(sizes), "smallest configurations come first so shrinking reaches them"
@@ -56,9 +56,9 @@ def test_pinned_constraint_is_enumerated_not_filtered():
 
 def test_derived_dims_are_computed_and_invalid_sizes_dropped():
     space = DimSpace({"H": (1, 3), "G": lambda d: 4 * d.H, "Hout": lambda d: d.H - 2}, ["H"])
-    assert [v["G"] for v in space.valid()] == [12]  # only H=3 leaves Hout >= 1
+    assert [v["G"] for v in space.combinations()] == [12]  # only H=3 leaves Hout >= 1
     with pytest.raises(gc.SpecError, match="no dims satisfy"):
-        DimSpace({"H": (1, 2)}, ["H"], where=lambda d: d.H > 5).valid()
+        DimSpace({"H": (1, 2)}, ["H"], where=lambda d: d.H > 5).combinations()
 
 
 @pytest.mark.parametrize(
