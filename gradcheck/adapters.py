@@ -85,7 +85,8 @@ def call_user(fn: Callable, args: Sequence[Any], label: str) -> Any:
 def _describe(exc: BaseException) -> str:
     """``ValueError: shapes (2,3) and (4,) not aligned (layers.py:12, in affine_forward)``."""
     frames = traceback.extract_tb(exc.__traceback__)
-    user = [f for f in frames if "/gradcheck/" not in f.filename.replace("\\", "/")]
+    user = [f for f in frames
+            if "/gradcheck/" not in f.filename.replace("\\", "/") and not f.filename.startswith("<frozen")]
     where = f" ({user[-1].filename.rsplit('/', 1)[-1]}:{user[-1].lineno}, in {user[-1].name})" if user else ""
     return f"{type(exc).__name__}: {exc}{where}"
 

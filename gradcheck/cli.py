@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .adapters import get_check
+from .adapters import _describe, get_check
 from .errors import GradcheckError
 from .runner import check
 
@@ -102,13 +102,14 @@ def _load(spec: str):
         path = Path(path_text)
         if not path.is_file():
             raise GradcheckError(f"no such file: {path_text} (in target {spec!r})")
+        # Sibling imports (`from layers import ...`) resolve as when the file is run.
         sys.path.insert(0, str(path.resolve().parent))
         module_spec = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(module)
+        _import(lambda: module_spec.loader.exec_module(module), path_text)
     elif ":" in spec:
         module_name, name = spec.split(":", 1)
-        module = importlib.import_module(module_name)
+        module = _import(lambda: importlib.import_module(module_name), module_name)
     else:
         raise GradcheckError(f"expected FILE.py::NAME or module:NAME, got {spec!r}")
     if not hasattr(module, name):
@@ -116,6 +117,14 @@ def _load(spec: str):
     target = getattr(module, name)
     get_check(target)
     return target
+
+
+def _import(load, what: str):
+    """Run an import; an error in the user's module becomes one clear message."""
+    try:
+        return load()
+    except Exception as exc:
+        raise GradcheckError(f"could not import {what}: {_describe(exc)}") from None
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ gets a full per-entry comparison (:func:`analyse`).
 from __future__ import annotations
 
 import math
+import re
 import secrets
 import signal
 import threading
@@ -247,7 +248,9 @@ class _Search:
             self.smallest_failure = outcome
         for note in outcome.notes:
             kind, message, _ = note
-            key = kind + ":" + message.split(" (first at")[0]
+            # One finding per kind and place: state_list[2] at T=2 and state_list[3]
+            # at T=3 are the same bug, reported once at the smallest example.
+            key = kind + ":" + re.sub(r"\[\d+\]", "[]", message.split(" (first at")[0])
             seen = self.notes.get(key)
             if seen is None or outcome.size < seen[0].size:
                 self.notes[key] = (outcome, note)

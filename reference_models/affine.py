@@ -1,0 +1,28 @@
+"""Affine layer ``out = x @ w + b`` as a functional pair with a cache."""
+
+import numpy as np
+
+import gradcheck as gc
+
+SHAPES = {"x": "N,D", "w": "D,M", "b": "M"}
+
+
+def affine_forward(x, w, b):
+    out = x @ w + b
+    return out, (x, w)
+
+
+@gc.backward_of(affine_forward, shapes=SHAPES)
+def affine_backward(dout, cache):
+    x, w = cache
+    return dout @ w.T, x.T @ dout, dout.sum(axis=0)
+
+
+@gc.backward_of(affine_forward, shapes=SHAPES)
+def affine_backward_mean_bias(dout, cache):
+    """Buggy: the bias gradient averages over the batch instead of summing.
+
+    Invisible with a batch of one, which is why the search must reach N >= 2.
+    """
+    x, w = cache
+    return dout @ w.T, x.T @ dout, dout.mean(axis=0)

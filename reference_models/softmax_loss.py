@@ -1,0 +1,34 @@
+"""Softmax cross-entropy in the CS231n style: ``softmax_loss(x, y) -> (loss, dx)``."""
+
+import numpy as np
+
+import gradcheck as gc
+
+SPEC = dict(shapes={"x": "N,C"}, args={"y": gc.labels("N", classes="C")}, dims={"C": (2, 5)})
+
+
+def _probabilities(x):
+    shifted = x - x.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+@gc.returns_grad(**SPEC)
+def softmax_loss(x, y):
+    n = x.shape[0]
+    probs = _probabilities(x)
+    loss = -np.log(probs[np.arange(n), y]).sum() / n
+    dx = probs.copy()
+    dx[np.arange(n), y] -= 1
+    return loss, dx / n
+
+
+@gc.returns_grad(**SPEC)
+def softmax_loss_no_mean_grad(x, y):
+    """Buggy: the loss is averaged over the batch but the gradient is not."""
+    n = x.shape[0]
+    probs = _probabilities(x)
+    loss = -np.log(probs[np.arange(n), y]).sum() / n
+    dx = probs.copy()
+    dx[np.arange(n), y] -= 1
+    return loss, dx
