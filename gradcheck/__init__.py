@@ -17,12 +17,42 @@ wrong in the smallest failing configuration::
 Everything not listed in ``__all__`` is internal.
 """
 
-from .adapters import backward_of, problem, returns_grad
-from .errors import GradcheckError, GradientError, SpecError
-from .problem import Problem
-from .report import Finding, ParamReport, Report
-from .runner import assert_gradients, check, check_at
-from .spec import Dims, const, indices, labels
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the real imports happen on first use, see __getattr__
+    from .adapters import backward_of, problem, returns_grad
+    from .errors import GradcheckError, GradientError, SpecError
+    from .problems import Problem
+    from .report import Finding, ParamReport, Report
+    from .runner import assert_gradients, check, check_at
+    from .spec import Dims, const, indices, labels
+
+# Where each public name lives.  Importing them lazily keeps the pytest plugin,
+# which pytest loads in every session, free for projects that never use it.
+_HOME = {
+    "backward_of": "adapters", "returns_grad": "adapters", "problem": "adapters",
+    "Problem": "problems",
+    "check": "runner", "check_at": "runner", "assert_gradients": "runner",
+    "Report": "report", "ParamReport": "report", "Finding": "report",
+    "Dims": "spec", "labels": "spec", "indices": "spec", "const": "spec",
+    "GradcheckError": "errors", "GradientError": "errors", "SpecError": "errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOME:
+        value = getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gradcheck' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOME))
+
 
 __all__ = [
     "backward_of",

@@ -1,4 +1,4 @@
-"""Calling conventions -> one :class:`~gradcheck.problem.Problem` per example.
+"""Calling conventions -> one :class:`~gradcheck.problems.Problem` per example.
 
 Each decorator validates its declaration at once (a typo in a shape raises
 :class:`SpecError` where the user wrote it) and attaches a :class:`Check` to the
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -23,7 +24,7 @@ from hypothesis.strategies import SearchStrategy
 
 from . import diagnose
 from .errors import SpecError
-from .problem import Problem, UserError
+from .problems import Problem, UserError
 from .spec import (
     DEFAULT_VALUE_RANGE,
     ArgSpec,
@@ -42,10 +43,16 @@ Draw = Callable[[SearchStrategy], Any]
 
 
 class Check:
-    """A declared gradient check: a name, a dim space, and a problem builder."""
+    """A declared gradient check: a name, a dim space, and a problem builder.
+
+    ``declared_in`` is the globals dict of the module whose code declared the
+    check (where the decorator was applied), so a test module that imports a
+    check declared elsewhere does not collect it a second time.
+    """
 
     name: str
     space: DimSpace
+    declared_in: dict | None = None
 
     def build(self, dims: Dims, seed: int, draw: Draw) -> Problem:  # pragma: no cover
         raise NotImplementedError
@@ -394,6 +401,12 @@ class ProblemFactory(Check):
 # ------------------------------------------------------------------ decorators
 
 
+def _caller_globals() -> dict | None:
+    """The globals of the module calling a decorator factory (two frames up)."""
+    frame = sys._getframe(2)
+    return frame.f_globals if frame is not None else None
+
+
 def backward_of(
     forward: Callable,
     *,
@@ -413,11 +426,15 @@ def backward_of(
     ``name`` or ``"d"+name``.  See the README for every argument.
     """
 
+    declared_in = _caller_globals()
+
     def decorate(backward: F) -> F:
-        backward.__gradcheck__ = BackwardOf(  # type: ignore[attr-defined]
+        check = BackwardOf(
             forward, backward, outputs=outputs, shapes=shapes, wrt=wrt, args=args,
             dims=dims, where=where, ranges=ranges, grads=grads,
         )
+        check.declared_in = declared_in
+        backward.__gradcheck__ = check  # type: ignore[attr-defined]
         return backward
 
     return decorate
@@ -435,10 +452,12 @@ def returns_grad(
 ) -> Callable[[F], F]:
     """Declare a function that returns its own loss and gradient: ``(loss, grads)``."""
 
+    declared_in = _caller_globals()
+
     def decorate(fn: F) -> F:
-        fn.__gradcheck__ = ReturnsGrad(  # type: ignore[attr-defined]
-            fn, shapes=shapes, wrt=wrt, args=args, dims=dims, where=where, ranges=ranges, grads=grads,
-        )
+        check = ReturnsGrad(fn, shapes=shapes, wrt=wrt, args=args, dims=dims, where=where, ranges=ranges, grads=grads)
+        check.declared_in = declared_in
+        fn.__gradcheck__ = check  # type: ignore[attr-defined]
         return fn
 
     return decorate
@@ -449,8 +468,12 @@ def problem(
 ) -> Callable[[F], F]:
     """Declare ``make(d, rng) -> gc.Problem``: the escape hatch for any code."""
 
+    declared_in = _caller_globals()
+
     def decorate(make: F) -> F:
-        make.__gradcheck__ = ProblemFactory(make, dims=dims, where=where)  # type: ignore[attr-defined]
+        check = ProblemFactory(make, dims=dims, where=where)
+        check.declared_in = declared_in
+        make.__gradcheck__ = check  # type: ignore[attr-defined]
         return make
 
     return decorate

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from .adapters import _describe, get_check
+from .collect import ImportFailed, import_file
 from .errors import GradcheckError
 from .runner import check
 
@@ -102,11 +102,10 @@ def _load(spec: str):
         path = Path(path_text)
         if not path.is_file():
             raise GradcheckError(f"no such file: {path_text} (in target {spec!r})")
-        # Sibling imports (`from layers import ...`) resolve as when the file is run.
-        sys.path.insert(0, str(path.resolve().parent))
-        module_spec = importlib.util.spec_from_file_location(path.stem, path)
-        module = importlib.util.module_from_spec(module_spec)
-        _import(lambda: module_spec.loader.exec_module(module), path_text)
+        try:
+            module = import_file(path)
+        except ImportFailed as exc:
+            raise GradcheckError(str(exc)) from None
     elif ":" in spec:
         module_name, name = spec.split(":", 1)
         module = _import(lambda: importlib.import_module(module_name), module_name)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .problem import UserError
+from .problems import UserError
 
 __all__ = ["CountingLoss", "Line", "step_size", "machine_eps"]
 

@@ -24,6 +24,7 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
+from hypothesis.database import ExampleDatabase
 from hypothesis.errors import Flaky
 
 from . import diagnose
@@ -31,7 +32,7 @@ from .adapters import Check, get_check
 from .compare import OK, WRONG, check_entries, probe_param
 from .errors import GradientError, SpecError
 from .numeric import CountingLoss
-from .problem import Problem, UserError, read_gradients
+from .problems import Problem, UserError, read_gradients
 from .report import KEPT_ENTRIES, Finding, ParamReport, Report
 from .spec import Dims, format_dims
 
@@ -256,19 +257,21 @@ class _Search:
                 self.notes[key] = (outcome, note)
 
 
-def _search(check: Check, examples: int, seed: int, deadline: float | None) -> tuple[_Search, Outcome | None]:
+def _search(
+    check: Check, examples: int, seed: int, deadline: float | None, database: ExampleDatabase | None = None
+) -> tuple[_Search, Outcome | None]:
     state = _Search()
 
     @settings(
         max_examples=examples,
-        database=None,
+        database=database,
         deadline=None,
         derandomize=False,
         report_multiple_bugs=False,
         print_blob=False,
         verbosity=Verbosity.quiet,
         suppress_health_check=list(HealthCheck),
-        phases=[Phase.generate, Phase.target, Phase.shrink],
+        phases=[Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
     )
     @given(dims=check.space.strategy(), value_seed=st.integers(0, 2**32 - 1), data=st.data())
     def run(dims, value_seed, data):
@@ -278,6 +281,10 @@ def _search(check: Check, examples: int, seed: int, deadline: float | None) -> t
         state.record(outcome)
         if outcome.failed:
             raise _ExampleFailed(outcome)
+
+    # Every check runs through this one function: its name keeps their saved
+    # examples apart in a shared example database.
+    run.hypothesis.inner_test._hypothesis_internal_add_digest = check.name.encode()
 
     try:
         hypothesis_seed(seed)(run)()
@@ -314,13 +321,22 @@ def _time_limit(seconds: float | None) -> Iterator[float | None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def check(target: Any, *, examples: int | None = None, seed: int | None = None, timeout: float | None = None) -> Report:
+def check(
+    target: Any,
+    *,
+    examples: int | None = None,
+    seed: int | None = None,
+    timeout: float | None = None,
+    database: ExampleDatabase | None = None,
+) -> Report:
     """Search configurations for one where the gradients are wrong.
 
     ``target`` is a function decorated with :func:`backward_of`,
     :func:`returns_grad` or :func:`problem`.  The same ``seed`` gives the same
     examples and the same verdict; without one a seed is chosen and kept in
-    ``report.seed`` (and in the reproduce line of a failure).
+    ``report.seed`` (and in the reproduce line of a failure).  ``database`` is
+    a hypothesis example database in which failing examples are saved and
+    replayed first next time (the pytest plugin passes the profile's).
     """
     chk = get_check(target)
     examples = DEFAULT_EXAMPLES if examples is None else examples
@@ -334,7 +350,7 @@ def check(target: Any, *, examples: int | None = None, seed: int | None = None, 
     timed_out = False
     with _time_limit(timeout) as deadline:
         try:
-            state, failure = _search(chk, examples, seed, deadline)
+            state, failure = _search(chk, examples, seed, deadline, database)
         except _Timeout:
             timed_out, state, failure = True, None, None
     return _report(chk, state, failure, seed, timed_out=timed_out, timeout=timeout)

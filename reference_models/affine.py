@@ -1,6 +1,6 @@
 """Affine layer ``out = x @ w + b`` as a functional pair with a cache."""
 
-import numpy as np
+import pytest
 
 import gradcheck as gc
 
@@ -18,6 +18,7 @@ def affine_backward(dout, cache):
     return dout @ w.T, x.T @ dout, dout.sum(axis=0)
 
 
+@pytest.mark.xfail(strict=True, reason="db = dout.mean(0): wrong only when N >= 2")
 @gc.backward_of(affine_forward, shapes=SHAPES)
 def affine_backward_mean_bias(dout, cache):
     """Buggy: the bias gradient averages over the batch instead of summing.

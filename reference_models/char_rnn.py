@@ -8,6 +8,7 @@ of the recurrent gradients is right.
 """
 
 import numpy as np
+import pytest
 
 import gradcheck as gc
 
@@ -105,6 +106,7 @@ def make_char_rnn(d, rng):
     return _problem(CharRNN, d, rng)
 
 
+@pytest.mark.xfail(strict=True, reason="seed 002: BPTT adds dHin[t], not dHin[t+1]: wrong when T >= 2")
 @gc.problem(dims=DIMS)
 def make_char_rnn_buggy(d, rng):
     """Seed 002: BPTT adds dHin[t] instead of dHin[t+1]."""

@@ -7,6 +7,7 @@ the first column (the bias) of each matrix is not regularised.
 """
 
 import numpy as np
+import pytest
 
 import gradcheck as gc
 
@@ -65,6 +66,7 @@ def nn_cost(theta, X, y, input_size, hidden_size, num_labels, lam):
     return _cost_and_grad(theta, X, y, input_size, hidden_size, num_labels, lam, sigmoid)
 
 
+@pytest.mark.xfail(strict=True, reason="seed 003: sigmoid written 1/(1+exp(z)), backprop assumes 1/(1+exp(-z))")
 @gc.returns_grad(**SPEC)
 def nn_cost_flipped_sigmoid(theta, X, y, input_size, hidden_size, num_labels, lam):
     """Buggy (seed 003): the activation is sigmoid(-z) but backprop assumes sigmoid(z).

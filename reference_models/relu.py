@@ -1,6 +1,7 @@
 """ReLU: two correct sub-gradient choices at 0, and a buggy inverted mask."""
 
 import numpy as np
+import pytest
 
 import gradcheck as gc
 
@@ -22,6 +23,7 @@ def relu_backward_ge(dout, cache):
     return dout * (x >= 0)
 
 
+@pytest.mark.xfail(strict=True, reason="mask x <= 0 passes the gradient where the unit was off")
 @gc.backward_of(relu_forward, shapes={"x": "N,D"})
 def relu_backward_inverted_mask(dout, cache):
     """Buggy: passes the gradient where the unit was off."""

@@ -14,6 +14,7 @@ so ``W``'s gradient is right; from three steps on it is wrong.
 from functools import reduce
 
 import numpy as np
+import pytest
 
 import gradcheck as gc
 
@@ -124,6 +125,7 @@ def _problem(cls, d, rng):
     return gc.Problem({"W": layer.W}, loss, grads, watch=[layer], source=f"{cls.__name__}.backward")
 
 
+@pytest.mark.xfail(strict=True, reason="seed 000: calc_delta_k reads state_list[k+1] and overwrites it: W wrong when T >= 3")
 @gc.problem(dims=DIMS)
 def make_recurrent_layer(d, rng):
     """Seed 000: the original calc_delta_k."""

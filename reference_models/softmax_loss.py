@@ -1,6 +1,7 @@
 """Softmax cross-entropy in the CS231n style: ``softmax_loss(x, y) -> (loss, dx)``."""
 
 import numpy as np
+import pytest
 
 import gradcheck as gc
 
@@ -23,6 +24,7 @@ def softmax_loss(x, y):
     return loss, dx / n
 
 
+@pytest.mark.xfail(strict=True, reason="loss averaged over the batch, gradient not: wrong when N >= 2")
 @gc.returns_grad(**SPEC)
 def softmax_loss_no_mean_grad(x, y):
     """Buggy: the loss is averaged over the batch but the gradient is not."""

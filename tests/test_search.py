@@ -1,6 +1,7 @@
 """The search: constrained dims, hyperparameters in args, several outputs, strategies."""
 
 import numpy as np
+import pytest
 from hypothesis import strategies as st
 
 import gradcheck as gc
@@ -48,6 +49,7 @@ def conv_backward(dout, cache):
     return conv_backward_body(dout, cache)
 
 
+@pytest.mark.xfail(strict=True, reason="ignores the stride: wrong only when S >= 2")
 @gc.backward_of(conv_forward, **CONV)
 def conv_backward_ignoring_stride(dout, cache):
     return conv_backward_body(dout, cache, ignore_stride=True)

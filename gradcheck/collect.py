@@ -1,0 +1,253 @@
+"""Find checks in users' implementation modules, the way users lay out code.
+
+- :func:`import_file` imports ``layers.py`` so that its sibling imports
+  (``from layers import ...``) and a package's relative imports work, and so
+  that two files of the same name in different folders (two students'
+  ``layers.py``) stay two modules.
+- :func:`declared_checks` lists the checks a module declared itself.
+- :func:`conventions` lists what looks checkable but carries no declaration:
+  ``X_forward``/``X_backward`` pairs and classes with ``forward``/``backward``.
+- :func:`check_from_spec` declares a check from a spec entry (the decorator's
+  arguments, keyed by function name) without touching the user's function.
+
+Nothing here imports pytest: the plugin and the command line both use it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from .adapters import BackwardOf, Check, ReturnsGrad, _describe
+from .errors import SpecError
+
+__all__ = ["ImportFailed", "import_file", "declared_checks", "Convention", "conventions", "check_from_spec"]
+
+
+class ImportFailed(Exception):
+    """A user's module could not be imported; the message says why and where."""
+
+
+# ------------------------------------------------------------------- importing
+
+
+def import_file(path: Path) -> ModuleType:
+    """Import ``path`` as its siblings would see it; raise :class:`ImportFailed`."""
+    path = path.resolve()
+    root, name = _import_root_and_name(path)
+    with _imports_from(root):
+        try:
+            return importlib.import_module(name)
+        except BaseException as exc:  # SystemExit in a script, KeyboardInterrupt excluded below
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            raise ImportFailed(f"could not import {path.name}: {_describe(exc)}") from None
+
+
+def _import_root_and_name(path: Path) -> tuple[Path, str]:
+    """``(folder to put on sys.path, dotted module name)`` for a file.
+
+    A file in a package (folders with ``__init__.py``) is imported as
+    ``package.module`` from the folder above the package, so relative imports work.
+    """
+    parts = [] if path.name == "__init__.py" else [path.stem]
+    folder = path.parent
+    while (folder / "__init__.py").is_file() and folder.parent != folder:
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return folder, ".".join(parts)
+
+
+@contextmanager
+def _imports_from(root: Path) -> Iterator[None]:
+    """Resolve imports in ``root`` first, without leaking its names to later imports.
+
+    Modules that ``root``'s files would shadow (another folder's ``layers``) are
+    set aside during the import and put back afterwards; the modules imported
+    from ``root`` keep working, because their functions hold their own globals.
+    """
+    local = {p.stem for p in root.glob("*.py")} | {p.name for p in root.iterdir() if (p / "__init__.py").is_file()}
+    aside = {
+        name: module
+        for name, module in list(sys.modules.items())
+        if name.split(".")[0] in local and not _lives_in(module, root)
+    }
+    for name in aside:
+        del sys.modules[name]
+    cached = _FOLDERS.get(root, {})
+    sys.modules.update(cached)
+    already = set(sys.modules) - set(cached)  # imported before, by other means: leave them
+    sys.path.insert(0, str(root))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(root))
+        # Keep this folder's modules for its next file, out of the next folder's way.
+        mine = {
+            n: m for n, m in sys.modules.items()
+            if n not in already and n.split(".")[0] in local and _lives_in(m, root)
+        }
+        for name in mine:
+            del sys.modules[name]
+        _FOLDERS[root] = mine
+        sys.modules.update(aside)
+
+
+#: Modules imported from each folder, so sibling files share one ``layers``.
+_FOLDERS: dict[Path, dict[str, ModuleType]] = {}
+
+
+def _lives_in(module: ModuleType | None, root: Path) -> bool:
+    file = getattr(module, "__file__", None)
+    if not file:
+        return False
+    try:
+        Path(file).resolve().relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+# ------------------------------------------------------------------ discovering
+
+
+def declared_checks(module: ModuleType) -> list[tuple[str, Check]]:
+    """``(name, check)`` for each check declared in ``module``, in file order."""
+    found, seen = [], set()
+    for name, obj in list(vars(module).items()):
+        check = getattr(obj, "__gradcheck__", None)
+        if isinstance(check, Check) and check.declared_in is vars(module) and id(check) not in seen:
+            seen.add(id(check))
+            found.append((name, check))
+    return found
+
+
+@dataclass
+class Convention:
+    """Something that looks checkable but is not declared."""
+
+    name: str  # the function or class to declare
+    kind: str  # "pair" | "class"
+    line: int
+    suggestion: str  # the one line to add
+
+    @property
+    def message(self) -> str:
+        what = "forward/backward pair" if self.kind == "pair" else "class with forward/backward"
+        return f"found {what} {self.name}, not checked; to check it add:\n    {self.suggestion}"
+
+
+def conventions(module: ModuleType, *, skip: set[str] = frozenset()) -> list[Convention]:
+    """Undeclared ``X_forward``/``X_backward`` pairs and forward/backward classes.
+
+    Names the module's own checks use (a class a ``gc.problem`` builds, the
+    forward a backward is declared against) are not listed: they are checked.
+    """
+    out = []
+    names = vars(module)
+    skip = set(skip) | _used_by_checks(module)
+    for name, obj in list(names.items()):
+        if name in skip or getattr(obj, "__module__", None) != module.__name__:
+            continue
+        if inspect.isfunction(obj) and name.endswith("_backward") and not hasattr(obj, "__gradcheck__"):
+            forward = names.get(name[: -len("_backward")] + "_forward")
+            if inspect.isfunction(forward):
+                out.append(Convention(name, "pair", _line(obj), _pair_suggestion(forward, name)))
+        elif inspect.isclass(obj) and callable(getattr(obj, "forward", None)) and callable(getattr(obj, "backward", None)):
+            out.append(Convention(
+                name, "class", _line(obj),
+                f"@gc.problem(dims={{...}}) on a make(d, rng) that builds a {name} and returns "
+                f"gc.Problem(params={{...}}, loss=..., grads=...)",
+            ))
+    return sorted(out, key=lambda c: c.line)
+
+
+def _used_by_checks(module: ModuleType, depth: int = 3) -> set[str]:
+    """Module-level names reachable from the functions of the checks it declares."""
+    names = vars(module)
+    frontier = []
+    for _, check in declared_checks(module):
+        frontier += [getattr(check, attr, None) for attr in ("fn", "backward", "make")]
+    used: set[str] = set()
+    for _ in range(depth):
+        found = set()
+        for fn in frontier:
+            code = getattr(fn, "__code__", None)
+            if code is not None:
+                found |= {n for n in _global_names(code) if n in names}
+        frontier = [names[n] for n in found - used]
+        used |= found
+    return used
+
+
+def _global_names(code) -> set[str]:
+    out = set(code.co_names)
+    for const in code.co_consts:  # nested functions and lambdas
+        if inspect.iscode(const):
+            out |= _global_names(const)
+    return out
+
+
+def _pair_suggestion(forward, backward_name: str) -> str:
+    args = [n for n, p in inspect.signature(forward).parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.POSITIONAL_ONLY)]
+    shapes = ", ".join(f'"{a}": "..."' for a in args)
+    return f"@gc.backward_of({forward.__name__}, shapes={{{shapes}}})  above def {backward_name}"
+
+
+def _line(obj: Any) -> int:
+    try:
+        return inspect.getsourcelines(obj)[1]
+    except (OSError, TypeError):
+        return 0
+
+
+# ------------------------------------------------------------------------ specs
+
+
+def check_from_spec(module: ModuleType, name: str, spec: Mapping[str, Any]) -> Check:
+    """Declare ``module.name`` from a spec entry: the decorator's arguments.
+
+    ``X_backward`` is paired with ``X_forward`` (or ``spec["forward"]``, a name
+    or a function); any other function is taken to return ``(loss, grads)``.
+    """
+    if not isinstance(spec, Mapping):
+        raise SpecError(f"the spec for {name!r} must be a dict of decorator arguments, got {spec!r}")
+    fn = getattr(module, name, None)
+    if not callable(fn) or inspect.isclass(fn):
+        raise SpecError(f"a spec names {name!r}, but {module.__name__} has no function of that name")
+    spec = dict(spec)
+    forward = spec.pop("forward", None)
+    if forward is None and name.endswith("_backward"):
+        forward = name[: -len("_backward")] + "_forward"
+    if isinstance(forward, str):
+        if not callable(getattr(module, forward, None)):
+            raise SpecError(f"the spec for {name!r} pairs it with {forward!r}, which {module.__name__} does not define")
+        forward = getattr(module, forward)
+    try:
+        if forward is not None:
+            check: Check = BackwardOf(forward, fn, outputs=spec.pop("outputs", 1), **_decorator_args(spec, name))
+        else:
+            check = ReturnsGrad(fn, **_decorator_args(spec, name))
+    except TypeError as exc:
+        raise SpecError(f"the spec for {name!r}: {exc}") from None
+    check.declared_in = vars(module)
+    return check
+
+
+_ARGS = ("shapes", "wrt", "args", "dims", "where", "ranges", "grads")
+
+
+def _decorator_args(spec: dict, name: str) -> dict:
+    unknown = sorted(set(spec) - set(_ARGS))
+    if unknown:
+        raise SpecError(f"the spec for {name!r} has unknown keys {unknown}; known: forward, outputs, {', '.join(_ARGS)}")
+    if "shapes" not in spec:
+        raise SpecError(f"the spec for {name!r} needs shapes=, e.g. {{'shapes': {{'x': 'N,D'}}}}")
+    return {key: spec.get(key) for key in _ARGS}
