@@ -216,14 +216,27 @@ _SEEN = pytest.StashKey[set]()
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if parent.session.isinitpath(file_path):
+        return None  # pytest's python plugin asks pytest_pycollect_makemodule for it
+    return _implementation_module(file_path, parent)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """A ``--gradcheck`` file named on the command line is ours, not a test module."""
+    return _implementation_module(module_path, parent)
+
+
+def _implementation_module(path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     options = parent.config.stash.get(_OPTIONS, None)
-    if options is None or not options.paths or file_path.suffix != ".py":
+    if options is None or not options.paths or path.suffix != ".py":
         return None
-    if not any(file_path == p or p in file_path.parents for p in options.paths):
+    path = path.resolve()
+    if not any(path == p or p in path.parents for p in options.paths):
         return None
-    if file_path.name == "conftest.py" or _is_test_file(file_path, parent.config):
+    if path.name == "conftest.py" or _is_test_file(path, parent.config):
         return None  # pytest collects test modules itself, with their checks
-    return ImplementationModule.from_parent(parent, path=file_path)
+    return ImplementationModule.from_parent(parent, path=path)
 
 
 def _is_test_file(path: Path, config: pytest.Config) -> bool:

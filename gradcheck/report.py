@@ -213,4 +213,5 @@ def _fmt_err(value: float) -> str:
 
 
 def _fmt_val(value: float) -> str:
+    value = value + 0.0  # -0.0 prints as 0
     return f"{value: .6g}".ljust(13) if math.isfinite(value) else str(value).ljust(13)

@@ -296,3 +296,9 @@ def test_xdist_gives_the_same_verdicts_and_one_complete_file(pytester):
     serial.assert_outcomes(passed=2, failed=1)
     assert records(pytester.path / "serial.json") == records(pytester.path / "parallel.json")
     assert len(records(pytester.path / "parallel.json")) == 3
+
+
+def test_a_file_named_with_gradcheck_is_collected_once(pytester):
+    write(pytester, "layers.py", LAYERS)
+    result = pytester.runpytest("--gradcheck", "layers.py", "--co", "-q")
+    in_order(result.stdout.str(), "layers.py::affine_backward", "1 test collected")
