@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the real imports happen on first use, see __getattr__
     from .adapters import backward_of, problem, returns_grad
     from .errors import GradcheckError, GradientError, SpecError
+    from .objects import check_model, layer, model
     from .problems import Problem
     from .report import Finding, ParamReport, Report
     from .runner import assert_gradients, check, check_at
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # the real imports happen on first use, see __getattr__
 # which pytest loads in every session, free for projects that never use it.
 _HOME = {
     "backward_of": "adapters", "returns_grad": "adapters", "problem": "adapters",
+    "layer": "objects", "model": "objects", "check_model": "objects",
     "Problem": "problems",
     "check": "runner", "check_at": "runner", "assert_gradients": "runner",
     "Report": "report", "ParamReport": "report", "Finding": "report",
@@ -58,6 +60,9 @@ __all__ = [
     "backward_of",
     "returns_grad",
     "problem",
+    "layer",
+    "model",
+    "check_model",
     "Problem",
     "check",
     "check_at",

@@ -25,12 +25,12 @@ from hypothesis.strategies import SearchStrategy
 from . import diagnose
 from .errors import SpecError
 from .problems import Problem, UserError
+from .layout import Layout
 from .spec import (
     DEFAULT_VALUE_RANGE,
     ArgSpec,
     Dims,
     DimSpace,
-    Shape,
     _FromStrategy,
     as_argspec,
     check_value_range,
@@ -130,47 +130,42 @@ def _first_change(before: np.ndarray, after: np.ndarray) -> str | None:
 class _Declared(Check):
     """Shared declaration of the functional conventions: signature, shapes, args."""
 
-    def __init__(self, fn: Callable, *, shapes, wrt, args, dims, where, ranges, grads, role: str):
+    def __init__(self, fn: Callable, *, shapes, wrt, args, dims, where, ranges, grads, role: str,
+                 unroll=None, unroll_order="C"):
         if not callable(fn):
             raise SpecError(f"expected {role} to be a function, got {role}={fn!r}")
         self.fn = fn
         self.signature_names = _parameter_names(fn, role)
-        self.shapes = self._read_shapes(shapes)
+        self.layout = Layout(shapes if shapes is not None else {}, unroll, unroll_order,
+                             self.signature_names, _name(fn))
         self.wrt = self._read_wrt(wrt)
         self.args = self._read_args(args)
         self.ranges = self._read_ranges(ranges)
         self.grad_keys = self._read_grad_keys(grads)
         self._check_every_argument_is_given(role)
-        used: dict[str, None] = {}
-        for spec in [*self.shapes.values(), *self.args.values()]:
-            used.update(spec.names if isinstance(spec, Shape) else spec.dim_names())
+        used = dict(self.layout.dim_names())
+        for spec in self.args.values():
+            used.update(spec.dim_names())
         self.space = DimSpace(dims, used, where)
 
-    def _read_shapes(self, shapes) -> dict[str, Shape]:
-        if not isinstance(shapes, Mapping) or not shapes:
-            raise SpecError(f"expected shapes to be a dict like {{'x': 'N,D'}}, got shapes={shapes!r}")
-        out = {}
-        for name, shape in shapes.items():
-            if name not in self.signature_names:
-                raise SpecError(
-                    f"shapes names {name!r}, which is not an argument of {_name(self.fn)}"
-                    f"({', '.join(self.signature_names)})"
-                )
-            out[name] = Shape(shape, name=f"shapes[{name!r}]")
-        return {n: out[n] for n in self.signature_names if n in out}
-
     def _read_wrt(self, wrt) -> list[str]:
+        """User-level names, in the order the gradients are returned."""
         if wrt is None:
-            return list(self.shapes)
+            return self.layout.all_user_names()
         if isinstance(wrt, str):
             wrt = [wrt]
-        wrt = list(wrt)
+        out: list[str] = []
+        known = self.layout.all_user_names()
         for name in wrt:
-            if name not in self.shapes:
-                raise SpecError(f"wrt names {name!r}, which has no entry in shapes= ({', '.join(self.shapes)})")
-        if not wrt or len(set(wrt)) != len(wrt):
+            if name in self.layout.args:
+                out += self.layout.user_names(name)
+            elif name in known:
+                out.append(name)
+            else:
+                raise SpecError(f"wrt names {name!r}, which is not a differentiable argument ({', '.join(known)})")
+        if not out or len(set(out)) != len(out):
             raise SpecError(f"wrt must list distinct arguments, got wrt={wrt!r}")
-        return wrt
+        return out
 
     def _read_args(self, args) -> dict[str, ArgSpec]:
         if args is None:
@@ -184,7 +179,7 @@ class _Declared(Check):
                     f"args names {name!r}, which is not an argument of {_name(self.fn)}"
                     f"({', '.join(self.signature_names)})"
                 )
-            if name in self.shapes:
+            if name in self.layout.args:
                 raise SpecError(f"{name!r} is in both shapes= and args=; differentiable arguments go in shapes=")
             out[name] = as_argspec(name, value)
         return out
@@ -195,9 +190,9 @@ class _Declared(Check):
         if not isinstance(ranges, Mapping):
             raise SpecError(f"expected ranges to be a dict of argument -> (low, high), got ranges={ranges!r}")
         for name in ranges:
-            if name not in self.shapes:
+            if name not in self.layout.args:
                 raise SpecError(f"ranges names {name!r}, which has no entry in shapes=")
-        return {n: check_value_range(n, ranges.get(n, DEFAULT_VALUE_RANGE)) for n in self.shapes}
+        return {n: check_value_range(n, ranges.get(n, DEFAULT_VALUE_RANGE)) for n in self.layout.args}
 
     def _read_grad_keys(self, grads) -> dict[str, str]:
         if grads is None:
@@ -214,7 +209,7 @@ class _Declared(Check):
         for name, p in sig.parameters.items():
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
                 continue
-            if name not in self.shapes and name not in self.args and p.default is p.empty:
+            if name not in self.layout.args and name not in self.args and p.default is p.empty:
                 raise SpecError(
                     f"{role} {_name(self.fn)} takes {name!r} but it is neither in shapes= "
                     f"(differentiable) nor in args= (anything else); add args={{{name!r}: ...}}"
@@ -223,10 +218,7 @@ class _Declared(Check):
     # -- per example ------------------------------------------------------------
 
     def draw_inputs(self, dims: Dims, rng: np.random.Generator, draw: Draw) -> tuple[dict, dict]:
-        values = {}
-        for name, shape in self.shapes.items():
-            low, high = self.ranges[name]
-            values[name] = rng.uniform(low, high, size=shape.resolve(dims))
+        values = self.layout.draw(dims, rng, self.ranges)
         others = {}
         for name, spec in self.args.items():
             if isinstance(spec, _FromStrategy):
@@ -240,7 +232,7 @@ class _Declared(Check):
         out = []
         for name in self.signature_names:
             if name in values:
-                out.append(values[name].copy())
+                out.append(self.layout.copy(values[name]))
             elif name in others:
                 out.append(_fresh(others[name]))
             else:
@@ -248,11 +240,23 @@ class _Declared(Check):
         return out
 
     def check_inputs_unchanged(self, values: dict, called: list, label: str, notes: list) -> None:
-        for name, arr in zip(self.signature_names, called):
-            if name in values:
-                change = _first_change(values[name], arr)
+        for arg, given in zip(self.signature_names, called):
+            if arg not in values:
+                continue
+            for name, master, after in self.layout.changes(arg, values[arg], given):
+                change = _first_change(master, after)
                 if change:
                     notes.append(("mutation", f"{label} wrote into its argument {name} ({change})", [name]))
+
+    def problem(self, values: dict, dims: Dims, loss, grads, notes: list, source: str) -> Problem:
+        """The Problem over ``wrt``, with unrolled vectors cut into named pieces."""
+        def cut_grads():
+            return self.layout.split_gradients(grads(), values, self.wrt, dims, source=source, names=self.grad_keys)
+
+        unrolled = any(n in self.layout.unrolled for n in self.wrt)
+        params = self.layout.report_params(values, self.wrt, dims)
+        return Problem(params, loss, cut_grads, notes=notes, source=source,
+                       grad_keys={} if unrolled else self.grad_keys)
 
 
 def _parameter_names(fn: Callable, role: str) -> list[str]:
@@ -323,8 +327,7 @@ class BackwardOf(_Declared):
                 notes.append(("mutation", f"{self.name} changed the forward cache: {change}", []))
             return returned
 
-        params = {name: values[name] for name in self.wrt}
-        return Problem(params, loss, grads, notes=notes, source=self.name, grad_keys=self.grad_keys)
+        return self.problem(values, dims, loss, grads, notes, self.name)
 
 
 def _array_ids(value: Any) -> set[int]:
@@ -372,8 +375,7 @@ class ReturnsGrad(_Declared):
             self.check_inputs_unchanged(values, called, self.name, notes)
             return returned
 
-        params = {name: values[name] for name in self.wrt}
-        return Problem(params, loss, grads, notes=notes, source=self.name, grad_keys=self.grad_keys)
+        return self.problem(values, dims, loss, grads, notes, self.name)
 
 
 class ProblemFactory(Check):
@@ -418,12 +420,16 @@ def backward_of(
     ranges: Mapping[str, tuple[float, float]] | None = None,
     outputs: int = 1,
     grads: Mapping[str, str] | None = None,
+    unroll: Mapping[str, Mapping[str, str | tuple]] | None = None,
+    unroll_order: str = "C",
 ) -> Callable[[F], F]:
     """Declare ``backward`` as the gradient of ``forward``.
 
     ``forward(*args) -> (*outs, cache)``; ``backward(*douts, cache)`` returns the
     gradients for ``wrt``: one array, a tuple in ``wrt`` order, or a dict keyed by
-    ``name`` or ``"d"+name``.  See the README for every argument.
+    ``name`` or ``"d"+name``.  A dict argument of arrays is declared with a dict
+    shape (``shapes={"parameters": {"Wax": "A,X", ...}}``); its entries are
+    reported as ``parameters.Wax``.  See the README for every argument.
     """
 
     declared_in = _caller_globals()
@@ -431,7 +437,7 @@ def backward_of(
     def decorate(backward: F) -> F:
         check = BackwardOf(
             forward, backward, outputs=outputs, shapes=shapes, wrt=wrt, args=args,
-            dims=dims, where=where, ranges=ranges, grads=grads,
+            dims=dims, where=where, ranges=ranges, grads=grads, unroll=unroll, unroll_order=unroll_order,
         )
         check.declared_in = declared_in
         backward.__gradcheck__ = check  # type: ignore[attr-defined]
@@ -449,13 +455,21 @@ def returns_grad(
     where: Callable[[Dims], bool] | None = None,
     ranges: Mapping[str, tuple[float, float]] | None = None,
     grads: Mapping[str, str] | None = None,
+    unroll: Mapping[str, Mapping[str, str | tuple]] | None = None,
+    unroll_order: str = "C",
 ) -> Callable[[F], F]:
-    """Declare a function that returns its own loss and gradient: ``(loss, grads)``."""
+    """Declare a function that returns its own loss and gradient: ``(loss, grads)``.
+
+    ``unroll={"theta": {"Theta1": "H,D+1", "Theta2": "K,H+1"}}`` names the pieces of
+    a parameter vector (raveled in ``unroll_order`` "C" or "F" and concatenated),
+    so reports speak of ``Theta2[3, 0]``.
+    """
 
     declared_in = _caller_globals()
 
     def decorate(fn: F) -> F:
-        check = ReturnsGrad(fn, shapes=shapes, wrt=wrt, args=args, dims=dims, where=where, ranges=ranges, grads=grads)
+        check = ReturnsGrad(fn, shapes=shapes, wrt=wrt, args=args, dims=dims, where=where, ranges=ranges,
+                            grads=grads, unroll=unroll, unroll_order=unroll_order)
         check.declared_in = declared_in
         fn.__gradcheck__ = check  # type: ignore[attr-defined]
         return fn

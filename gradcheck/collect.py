@@ -241,7 +241,7 @@ def check_from_spec(module: ModuleType, name: str, spec: Mapping[str, Any]) -> C
     return check
 
 
-_ARGS = ("shapes", "wrt", "args", "dims", "where", "ranges", "grads")
+_ARGS = ("shapes", "wrt", "args", "dims", "where", "ranges", "grads", "unroll", "unroll_order")
 
 
 def _decorator_args(spec: dict, name: str) -> dict:
@@ -250,4 +250,6 @@ def _decorator_args(spec: dict, name: str) -> dict:
         raise SpecError(f"the spec for {name!r} has unknown keys {unknown}; known: forward, outputs, {', '.join(_ARGS)}")
     if "shapes" not in spec:
         raise SpecError(f"the spec for {name!r} needs shapes=, e.g. {{'shapes': {{'x': 'N,D'}}}}")
-    return {key: spec.get(key) for key in _ARGS}
+    out = {key: spec.get(key) for key in _ARGS}
+    out["unroll_order"] = out["unroll_order"] or "C"
+    return out

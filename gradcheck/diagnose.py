@@ -190,8 +190,18 @@ def _walk(obj, path, out, seen, depth):
         for i, value in enumerate(obj[:_MAX_ITEMS]):
             _walk(value, f"{path}[{i}]", out, seen, depth + 1)
     elif hasattr(obj, "__dict__") and not callable(obj):
-        for key, value in list(vars(obj).items())[:_MAX_ITEMS]:
-            _walk(value, f"{path}.{key}", out, seen, depth + 1)
+        attributes = vars(obj)
+        for key, value in list(attributes.items())[:_MAX_ITEMS]:
+            if not _is_gradient_buffer(key, attributes):
+                _walk(value, f"{path}.{key}", out, seen, depth + 1)
+
+
+def _is_gradient_buffer(name: str, siblings: Mapping[str, Any]) -> bool:
+    """``dW`` next to ``W``, ``weights_grad``, ``gradient``, ``delta_list``: backward's to write."""
+    lowered = name.lower()
+    if "grad" in lowered or lowered.startswith("delta"):
+        return True
+    return (name.startswith("d_") and name[2:] in siblings) or (name.startswith("d") and name[1:] in siblings)
 
 
 def changes(before: Mapping[str, tuple[np.ndarray, np.ndarray]], *, ignore: set[int] = frozenset()) -> list[str]:

@@ -171,7 +171,7 @@ def _is_array_like(value) -> bool:
 def _by_key(returned: Mapping, wrt: list[str], source: str, names: Mapping[str, str]) -> dict:
     raw = {}
     for name in wrt:
-        candidates = [names[name]] if name in names else [name, "d" + name, "d_" + name, "grad_" + name]
+        candidates = [names[name]] if name in names else _candidate_keys(name)
         key = next((k for k in candidates if k in returned), None)
         if key is None:
             raise UserError(
@@ -183,6 +183,15 @@ def _by_key(returned: Mapping, wrt: list[str], source: str, names: Mapping[str, 
             )
         raw[name] = returned[key]
     return raw
+
+
+def _candidate_keys(name: str) -> list[str]:
+    """``dW`` for ``W``; ``dWax`` and ``Wax`` for the dict entry ``parameters.Wax``."""
+    leaf = name.rsplit(".", 1)[-1]
+    keys = [name, "d" + name, "d_" + name, "grad_" + name]
+    if leaf != name:
+        keys += [leaf, "d" + leaf, "d_" + leaf, "grad_" + leaf]
+    return keys
 
 
 def _as_gradient(value, param: np.ndarray, name: str, source: str) -> np.ndarray:

@@ -379,7 +379,8 @@ def _report(chk: Check, state: _Search | None, failure: Outcome | None, seed: in
     for outcome, (kind, message, params) in state.notes.values():
         report.findings.append(Finding(kind, message, list(params), dict(outcome.dims)))
     for name, p in report.params.items():
-        if not p.ok:
+        covered = any(name in f.params for f in report.findings if f.kind == p.status)
+        if not p.ok and not covered:  # a shape or not-implemented verdict already has its finding
             report.findings.append(Finding("mismatch" if p.status == "wrong" else p.status,
                                            f"{name}: {p.n_wrong} of {p.n_checked} entries wrong", [name], dict(shown.dims)))
         if p.n_excluded:

@@ -49,6 +49,8 @@ def _cost_and_grad(theta, X, y, input_size, hidden_size, num_labels, lam, act):
 
 SPEC = dict(
     shapes={"theta": "H*(D+1) + K*(H+1)"},
+    # Name the pieces, so a report says Theta2[1, 0] rather than theta[7].
+    unroll={"theta": {"Theta1": "H,D+1", "Theta2": "K,H+1"}},
     args={
         "X": lambda d, rng: rng.uniform(-1, 1, size=(d.N, d.D)),
         "y": gc.labels("N", classes="K"),

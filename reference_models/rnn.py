@@ -9,6 +9,8 @@ The original ``calc_delta_k`` reads ``state_list[k+1]`` where it needs
 ``state_list[k]``, and applies the activation's derivative *in place* to the
 stored state.  With two steps the wrong delta only meets the zero initial state,
 so ``W``'s gradient is right; from three steps on it is wrong.
+
+Declared with ``gc.layer(steps="T")``: the stateful, per-time-step convention.
 """
 
 from functools import reduce
@@ -98,40 +100,32 @@ class FixedRecurrentLayer(RecurrentLayer):
         self.delta_list[k] = np.dot(np.dot(self.delta_list[k + 1].T, self.W), np.diag(state[:, 0])).T
 
 
-def _problem(cls, d, rng):
-    """``L = sum(g * s_T)`` after T steps; the loss runs forward, grads() backward only.
+def _sensitivity_then_backward(layer, g):
+    """Run the tutorial's backward from dL/dnet_T, computed before backward runs."""
+    layer.backward(g * layer.activator.backward(layer.state_list[-1]), layer.activator)
 
-    gradcheck calls ``loss()`` at the unperturbed point right before ``grads()``,
-    so backward sees the forward state exactly as a training loop leaves it,
-    and the layer is watched for writes into that state.
-    """
-    activator = TanhActivator()
-    layer = cls(d.I, d.S, activator, rng=rng)
-    xs = [rng.uniform(-1, 1, size=(d.I, 1)) for _ in range(d.T)]
-    g = rng.standard_normal((d.S, 1))
 
-    def loss():
-        layer.reset_state()
-        for x in xs:
-            layer.forward(x)
-        return float(np.sum(layer.state_list[-1] * g))
-
-    def grads():
-        # dL/dnet_T, the error term the tutorial's backward starts from.
-        sensitivity = g * activator.backward(layer.state_list[-1])
-        layer.backward(sensitivity, activator)
-        return {"W": layer.gradient}
-
-    return gc.Problem({"W": layer.W}, loss, grads, watch=[layer], source=f"{cls.__name__}.backward")
+# A stateful layer: gradcheck calls reset_state(), then forward(x[t]) for each of
+# the T steps, and checks L = sum(g * s_T); W's gradient is left in `gradient`.
+STATEFUL = dict(
+    inputs={"x": "T,I,1"},
+    params={"W": "gradient"},
+    wrt=["W"],  # the tutorial computes no gradient for U or the inputs
+    steps="T",
+    reset="reset_state",
+    output=lambda layer: layer.state_list[-1],
+    backward=_sensitivity_then_backward,
+    dims=DIMS,
+)
 
 
 @pytest.mark.xfail(strict=True, reason="seed 000: calc_delta_k reads state_list[k+1] and overwrites it: W wrong when T >= 3")
-@gc.problem(dims=DIMS)
+@gc.layer(**STATEFUL)
 def make_recurrent_layer(d, rng):
     """Seed 000: the original calc_delta_k."""
-    return _problem(RecurrentLayer, d, rng)
+    return RecurrentLayer(d.I, d.S, TanhActivator(), rng=rng)
 
 
-@gc.problem(dims=DIMS)
+@gc.layer(**STATEFUL)
 def make_fixed_recurrent_layer(d, rng):
-    return _problem(FixedRecurrentLayer, d, rng)
+    return FixedRecurrentLayer(d.I, d.S, TanhActivator(), rng=rng)

@@ -50,18 +50,17 @@ def test_softmax_gradient_missing_the_mean_says_missing_n():
     assert any(f"N={n}: a missing /N?" in h for h in report.params["x"].hints), report
 
 
-def test_seed_003_flipped_sigmoid_is_a_sign_flip_on_the_unregularised_entries():
+def test_seed_003_flipped_sigmoid_is_a_sign_flip_on_theta2s_bias_column():
     report = gc.check(mlp.nn_cost_flipped_sigmoid, seed=0)
-    assert report.wrong_params() == ["theta"]
-    theta = report.params["theta"]
-    d = report.config
-    split = d["H"] * (d["D"] + 1)
-    # Theta1's two sign errors cancel: only Theta2's entries are wrong.
-    assert all(index[0] >= split for index, _, _ in theta.worst), report
-    assert any("sign is flipped" in h for h in theta.hints), report
-    # Theta2's bias column is not regularised, so there the flip is exact.
-    for index, analytic, numeric in theta.worst:
-        if (index[0] - split) % (d["H"] + 1) == 0:
+    # Theta1's two sign errors cancel: only Theta2 is wrong, and named as a piece of theta.
+    assert report.wrong_params() == ["Theta2"], report
+    assert report.params["Theta1"].ok
+    theta2 = report.params["Theta2"]
+    assert theta2.shape == (report.config["K"], report.config["H"] + 1)
+    # The bias column is not regularised, so there the flip is exact, and said.
+    assert any("sign is flipped" in h and "column 0" in h for h in theta2.hints), report
+    for (row, col), analytic, numeric in theta2.worst:
+        if col == 0:
             assert analytic == pytest.approx(-numeric, rel=1e-5)
 
 

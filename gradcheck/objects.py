@@ -1,0 +1,451 @@
+"""Object conventions -> one Problem per example: class layers and models.
+
+- :func:`layer` on ``make(d, rng) -> layer``: ``layer.forward(x)``, then
+  ``layer.backward(dout)`` returning ``dx`` and leaving the parameter gradients
+  in attributes (``W -> dW``, ``W -> W_grad``, ``W -> gradient``,
+  ``filters[0].weights -> filters[0].weights_grad``).  With ``steps="T"`` the
+  layer is stateful: ``reset_state()``, then ``forward(x[t])`` once per step.
+- :func:`model` / :func:`check_model` on ``make(d, rng) -> model`` with
+  ``model.params[name]`` and ``loss, grads = model.loss(X, y)`` (CS231n).
+
+Like the functional adapters, every call gets fresh copies of its inputs and the
+parameters are the layer's own arrays, perturbed in place and restored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .adapters import Check, Draw, F, _caller_globals, _name, _parameter_names, call_user
+from .errors import SpecError
+from .problems import Problem, UserError
+from .spec import DEFAULT_VALUE_RANGE, ArgSpec, Dims, DimSpace, Shape, _FromStrategy, as_argspec, check_value_range
+
+__all__ = ["layer", "model", "check_model", "LayerCheck", "ModelCheck"]
+
+#: Where a layer keeps the gradient of attribute ``W``, tried in this order.
+GRADIENT_NAMES = ("d{}", "{}_grad", "grad_{}", "d_{}", "{}grad", "grad{}")
+
+
+# ------------------------------------------------------------ attribute paths
+
+_STEP = re.compile(r"\.?([A-Za-z_]\w*)|\[(-?\d+|'[^']*'|\"[^\"]*\")\]")
+
+
+def parse_path(path: str) -> list[str | int]:
+    """``"filters[0].weights"`` -> ``["filters", 0, "weights"]``."""
+    if not isinstance(path, str) or not path:
+        raise SpecError(f"expected an attribute path like 'W' or 'filters[0].weights', got {path!r}")
+    steps: list[str | int] = []
+    at = 0
+    while at < len(path):
+        m = _STEP.match(path, at)
+        if m is None or (at == 0 and path.startswith(".")):
+            raise SpecError(f"cannot read {path!r} as an attribute path (at {path[at:]!r})")
+        if m.group(1):
+            steps.append(m.group(1))
+        else:
+            key = m.group(2)
+            steps.append(int(key) if key.lstrip("-").isdigit() else key[1:-1])
+        at = m.end()
+    return steps
+
+
+def get_path(obj: Any, path: str) -> Any:
+    for step in parse_path(path):
+        obj = obj[step] if isinstance(step, int) or isinstance(obj, Mapping) else getattr(obj, step)
+    return obj
+
+
+def set_path(obj: Any, path: str, value: Any) -> None:
+    steps = parse_path(path)
+    for step in steps[:-1]:
+        obj = obj[step] if isinstance(step, int) or isinstance(obj, Mapping) else getattr(obj, step)
+    last = steps[-1]
+    if isinstance(last, int) or isinstance(obj, Mapping):
+        obj[last] = value
+    else:
+        setattr(obj, last, value)
+
+
+def has_path(obj: Any, path: str) -> bool:
+    try:
+        get_path(obj, path)
+    except (AttributeError, KeyError, IndexError, TypeError):
+        return False
+    return True
+
+
+# --------------------------------------------------------------------- layers
+
+
+class _Params:
+    """The layer's parameters as arrays; Python-number parameters held in 0-d arrays.
+
+    A bias initialised as ``self.b = 0`` is checked like a 0-d array: the master
+    value lives in an array the numeric side perturbs, and :meth:`sync` writes
+    it back with ``setattr`` before every call.
+    """
+
+    def __init__(self, obj: Any, paths: Sequence[str], owner: str):
+        self.obj = obj
+        self.arrays: dict[str, np.ndarray] = {}
+        self.scalars: set[str] = set()
+        for path in paths:
+            if not has_path(obj, path):
+                raise UserError("error", f"{owner} has no attribute {path!r} (declared in params=)", [path])
+            value = get_path(obj, path)
+            if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating):
+                self.arrays[path] = value
+            elif isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+                self.arrays[path] = np.array(float(value))
+                self.scalars.add(path)
+            else:
+                raise UserError(
+                    "error",
+                    f"{owner}.{path} is a {type(value).__name__}"
+                    + (f" of dtype {value.dtype}" if isinstance(value, np.ndarray) else "")
+                    + "; a parameter must be a float array or a number",
+                    [path],
+                )
+
+    def sync(self) -> None:
+        for path in self.scalars:
+            set_path(self.obj, path, float(self.arrays[path]))
+
+
+class LayerCheck(Check):
+    """A class layer built by ``make(d, rng)``; see :func:`layer`."""
+
+    def __init__(self, make, *, inputs, params, wrt, dims, where, ranges, forward, backward, sign, steps,
+                 reset, output):
+        if not callable(make):
+            raise SpecError(f"gc.layer decorates a function make(d, rng) that builds the layer, got {make!r}")
+        self.make, self.name = make, _name(make)
+        self.wants_rng = len(_parameter_names(make, "make")) >= 2
+        self.inputs = _read_shapes(inputs, "inputs")
+        self.params = _read_params(params)
+        self.ranges = {n: check_value_range(n, (ranges or {}).get(n, DEFAULT_VALUE_RANGE)) for n in self.inputs}
+        self.forward, self.backward = _method(forward, "forward"), _method(backward, "backward")
+        self.output = output
+        if output is not None and not callable(output):
+            raise SpecError(f"expected output to be a function of the layer, got output={output!r}")
+        if sign not in (1, -1):
+            raise SpecError(f"expected sign=1, or sign=-1 for a layer that stores -dL/dW, got sign={sign!r}")
+        self.sign = sign
+        self.steps, self.reset = steps, reset
+        if steps is not None and not isinstance(steps, str):
+            raise SpecError(f"expected steps to name a dim, like steps='T', got steps={steps!r}")
+        self.wrt = list(wrt) if wrt is not None else None
+        used: dict[str, None] = {}
+        for shape in self.inputs.values():
+            used.update(shape.names)
+        if steps:
+            used[steps] = None
+        self.space = DimSpace(dims, used, where)
+
+    def build(self, dims: Dims, seed: int, draw: Draw) -> Problem:
+        rng = np.random.default_rng(seed)
+        obj = call_user(self.make, (dims, rng) if self.wants_rng else (dims,), self.name)
+        label = type(obj).__name__
+        params = _Params(obj, self._param_paths(obj, label), label)
+        inputs = {n: rng.uniform(*self.ranges[n], size=s.resolve(dims)) for n, s in self.inputs.items()}
+        state: dict[str, Any] = {}
+
+        def run_forward() -> np.ndarray:
+            params.sync()
+            given = {n: v.copy() for n, v in inputs.items()}
+            out = self._run_forward(obj, given, dims, label)
+            state["given"] = given
+            return out
+
+        first = run_forward()
+        upstream = rng.standard_normal(first.shape)
+
+        def loss() -> float:
+            out = run_forward()
+            if out.shape != upstream.shape:
+                raise UserError("error", f"{label}.forward changed its output shape from {upstream.shape} to {out.shape}")
+            return float(np.sum(out * upstream))
+
+        def grads() -> dict[str, Any]:
+            # loss() ran forward at this very point just before: backward only.
+            returned = call_user(self.backward, (obj, upstream.copy()), f"{label}.backward")
+            buffers = {path: self._gradient_buffer(obj, path, label) for path in params.arrays}
+            out: dict[str, Any] = {path: _signed(g, self.sign) for path, g in buffers.items()}
+            if self.inputs:
+                out.update(self._input_gradients(returned, label))
+            # Gradient buffers are meant to be written by backward: not a mutation.
+            out[BUFFERS] = [g for g in buffers.values() if isinstance(g, np.ndarray)]
+            return out
+
+        wanted = self.wrt or [*self.inputs, *params.arrays]
+        all_params = {**inputs, **params.arrays}
+        for name in wanted:
+            if name not in all_params:
+                raise UserError("error", f"wrt names {name!r}, which is neither an input nor a parameter "
+                                         f"({', '.join(all_params)})")
+        return Problem({n: all_params[n] for n in wanted}, loss, grads, watch=[obj], source=f"{label}.backward")
+
+    def _param_paths(self, obj: Any, label: str) -> list[str]:
+        if self.params is not None:
+            return list(self.params)
+        found = [
+            name for name, value in vars(obj).items()
+            if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating)
+            and _gradient_name(obj, name, before_backward=True) is not None
+        ]
+        if not found:
+            raise UserError("error", f"cannot tell which attributes of {label} are parameters: none has a gradient "
+                                     f"attribute named like dW or W_grad; declare params={{'W': 'dW', ...}}")
+        return found
+
+    def _run_forward(self, obj: Any, given: dict[str, np.ndarray], dims: Dims, label: str) -> np.ndarray:
+        if self.steps is None:
+            out = call_user(self.forward, (obj, *given.values()), f"{label}.forward")
+        else:
+            if self.reset:
+                call_user(getattr(obj, self.reset, None) or _missing(label, self.reset), (), f"{label}.{self.reset}")
+            per_step = []
+            for t in range(dims[self.steps]):
+                per_step.append(call_user(self.forward, (obj, *(v[t] for v in given.values())), f"{label}.forward"))
+            out = per_step if self.output is None else None
+        if self.output is not None:
+            out = call_user(self.output, (obj,), "output(layer)")
+        try:
+            return np.asarray(out, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise UserError("error", f"{label}.forward returned a {type(out).__name__}, not an array; "
+                                     f"for a layer that keeps its output in an attribute, pass output=lambda layer: ...") from None
+
+    def _gradient_buffer(self, obj: Any, path: str, label: str) -> Any:
+        grad_path = self.params.get(path) if self.params else None
+        grad_path = grad_path or _gradient_name(obj, path)
+        if grad_path is None or not has_path(obj, grad_path):
+            tried = grad_path or ", ".join(p.format(path) for p in GRADIENT_NAMES)
+            raise UserError("not-implemented", f"{label}.backward left no gradient for {path} (looked for {tried})", [path])
+        return get_path(obj, grad_path)
+
+    def _input_gradients(self, returned: Any, label: str) -> dict[str, Any]:
+        names = list(self.inputs)
+        if len(names) == 1:
+            return {names[0]: returned[0] if isinstance(returned, tuple) and len(returned) == 1 else returned}
+        if not isinstance(returned, (tuple, list)) or len(returned) != len(names):
+            raise UserError("error", f"{label}.backward should return the gradients of {', '.join(names)}, in that order")
+        return dict(zip(names, returned))
+
+
+#: Key under which grads() also returns the raw gradient buffers (ignored when read).
+BUFFERS = "__gradient_buffers__"
+
+
+def _signed(grad: Any, sign: int) -> Any:
+    if sign == 1 or grad is None:
+        return grad
+    return -np.asarray(grad, dtype=np.float64)
+
+
+def _gradient_name(obj: Any, path: str, before_backward: bool = False) -> str | None:
+    head, _, leaf = path.rpartition(".")
+    prefix = head + "." if head else ""
+    for pattern in GRADIENT_NAMES:
+        candidate = prefix + pattern.format(leaf)
+        if has_path(obj, candidate):
+            return candidate
+    return None
+
+
+def _missing(label: str, name: str):
+    def fail():
+        raise UserError("error", f"{label} has no method {name!r} (declared as reset=)")
+
+    return fail
+
+
+def _method(spec: str | Callable, role: str) -> Callable:
+    if isinstance(spec, str):
+        def call(obj, *args):
+            method = getattr(obj, spec, None)
+            if not callable(method):
+                raise UserError("error", f"{type(obj).__name__} has no method {spec!r} (declared as {role}=)")
+            return method(*args)
+
+        call.__name__ = spec
+        return call
+    if callable(spec):
+        return spec
+    raise SpecError(f"expected {role} to be a method name or a function of the layer, got {role}={spec!r}")
+
+
+def _read_shapes(shapes: Any, what: str) -> dict[str, Shape]:
+    if shapes is None:
+        return {}
+    if not isinstance(shapes, Mapping):
+        raise SpecError(f"expected {what} to be a dict like {{'x': 'N,D'}}, got {what}={shapes!r}")
+    return {n: Shape(s, name=f"{what}[{n!r}]") for n, s in shapes.items()}
+
+
+def _read_params(params: Any) -> dict[str, str | None] | None:
+    if params is None:
+        return None
+    if isinstance(params, str):
+        params = [params]
+    if isinstance(params, Mapping):
+        out = dict(params)
+    elif isinstance(params, Sequence):
+        out = dict.fromkeys(params)
+    else:
+        raise SpecError(f"expected params to map attribute -> gradient attribute, like {{'W': 'dW'}}, got {params!r}")
+    for path, grad in out.items():
+        parse_path(path)
+        if grad is not None:
+            parse_path(grad)
+    return out
+
+
+def layer(
+    *,
+    inputs: Mapping[str, str | tuple] | None = None,
+    params: Mapping[str, str] | Sequence[str] | None = None,
+    wrt: Sequence[str] | None = None,
+    dims: Mapping[str, Any] | None = None,
+    where: Callable[[Dims], bool] | None = None,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+    forward: str | Callable = "forward",
+    backward: str | Callable = "backward",
+    sign: int = 1,
+    steps: str | None = None,
+    reset: str | None = "reset_state",
+    output: Callable[[Any], Any] | None = None,
+) -> Callable[[F], F]:
+    """Declare ``make(d, rng) -> layer`` for a class layer.
+
+    ``inputs``: the forward's array arguments and their shapes (their gradients
+    are what ``backward`` returns).  ``params``: attribute -> attribute holding
+    its gradient (``{"W": "dW"}``, ``{"filters[0].weights":
+    "filters[0].weights_grad"}``); a list of attributes finds ``dW``, ``W_grad``,
+    ``grad_W`` by name; omitted, every array attribute with such a gradient.
+    ``forward``/``backward``: method names, or functions ``(layer, *inputs)`` and
+    ``(layer, dout)``.  ``sign=-1``: the layer stores ``-dL/dW``.  ``steps="T"``:
+    a stateful layer, ``reset`` then ``forward(x[t])`` for each step; ``output``
+    reads the checked output from the layer when forward returns nothing useful.
+    """
+    declared_in = _caller_globals()
+
+    def decorate(make: F) -> F:
+        check = LayerCheck(make, inputs=inputs, params=params, wrt=wrt, dims=dims, where=where, ranges=ranges,
+                           forward=forward, backward=backward, sign=sign, steps=steps, reset=reset if steps else None,
+                           output=output)
+        check.declared_in = declared_in
+        make.__gradcheck__ = check  # type: ignore[attr-defined]
+        return make
+
+    return decorate
+
+
+# --------------------------------------------------------------------- models
+
+
+class ModelCheck(Check):
+    """``make(d, rng) -> model`` with ``model.params`` and ``model.loss(X, y) -> (loss, grads)``."""
+
+    def __init__(self, make, *, X, y, dims, where, loss, params):
+        if not callable(make):
+            raise SpecError(f"gc.model decorates a function make(d, rng) that builds the model, got {make!r}")
+        self.make, self.name = make, _name(make)
+        self.wants_rng = len(_parameter_names(make, "make")) >= 2
+        self.X = _data_spec("X", X)
+        self.y = None if y is None else as_argspec("y", y)
+        self.loss_method, self.params_attr = loss, params
+        used: dict[str, None] = {}
+        for spec in (self.X, self.y):
+            if isinstance(spec, Shape):
+                used.update(spec.names)
+            elif spec is not None:
+                used.update(spec.dim_names())
+        self.space = DimSpace(dims, used, where)
+
+    def build(self, dims: Dims, seed: int, draw: Draw) -> Problem:
+        rng = np.random.default_rng(seed)
+        obj = call_user(self.make, (dims, rng) if self.wants_rng else (dims,), self.name)
+        label = type(obj).__name__
+        table = getattr(obj, self.params_attr, None)
+        if not isinstance(table, Mapping) or not table:
+            raise UserError("error", f"{label}.{self.params_attr} should be a non-empty dict of parameter arrays")
+        params = _Params(table, list(table), f"{label}.{self.params_attr}")
+        X = self._draw(self.X, dims, rng, draw)
+        y = None if self.y is None else self._draw(self.y, dims, rng, draw)
+        method = _method(self.loss_method, "loss")
+
+        def evaluate() -> tuple[float, Any]:
+            params.sync()
+            args = (X.copy(),) if y is None else (X.copy(), _copy(y))
+            result = call_user(method, (obj, *args), f"{label}.{self.loss_method}")
+            if not isinstance(result, tuple) or len(result) < 2:
+                raise UserError("error", f"{label}.{self.loss_method}(X, y) should return (loss, grads), "
+                                         f"got {type(result).__name__}")
+            try:
+                return float(np.asarray(result[0], dtype=np.float64).reshape(())), result[1]
+            except (TypeError, ValueError):
+                raise UserError("error", f"the loss {label}.{self.loss_method} returned is not a number: {result[0]!r:.60}") from None
+
+        return Problem(dict(params.arrays), lambda: evaluate()[0], lambda: evaluate()[1], watch=[],
+                       source=f"{label}.{self.loss_method}")
+
+    @staticmethod
+    def _draw(spec: Any, dims: Dims, rng: np.random.Generator, draw: Draw) -> Any:
+        if isinstance(spec, Shape):
+            return rng.standard_normal(spec.resolve(dims))
+        if isinstance(spec, _FromStrategy):
+            return draw(spec.strategy)
+        return call_user(lambda: spec.draw(dims, rng), (), "X/y")
+
+
+def _data_spec(name: str, value: Any) -> Shape | ArgSpec:
+    if value is None:
+        raise SpecError(f"gc.model needs {name}=, the shape of the input batch (like 'N,D') or a function of the dims")
+    if isinstance(value, (str, tuple)):
+        return Shape(value, name=name)
+    return as_argspec(name, value)
+
+
+def _copy(value: Any) -> Any:
+    return value.copy() if isinstance(value, np.ndarray) else value
+
+
+def model(
+    *,
+    X: str | tuple | Callable | Any,
+    y: Any = None,
+    dims: Mapping[str, Any] | None = None,
+    where: Callable[[Dims], bool] | None = None,
+    loss: str | Callable = "loss",
+    params: str = "params",
+) -> Callable[[F], F]:
+    """Declare ``make(d, rng) -> model`` for a model with ``model.params`` and
+    ``loss, grads = model.loss(X, y)`` (grads keyed like params)."""
+    declared_in = _caller_globals()
+
+    def decorate(make: F) -> F:
+        check = ModelCheck(make, X=X, y=y, dims=dims, where=where, loss=loss, params=params)
+        check.declared_in = declared_in
+        make.__gradcheck__ = check  # type: ignore[attr-defined]
+        return make
+
+    return decorate
+
+
+def check_model(
+    make: Callable, *, X: Any, y: Any = None, dims: Mapping[str, Any] | None = None,
+    where: Callable[[Dims], bool] | None = None, loss: str | Callable = "loss", params: str = "params",
+    **check_args: Any,
+):
+    """Check a model in one call: ``gc.check_model(make_model, X="N,D", y=gc.labels("N", classes="C"))``."""
+    from .runner import check
+
+    declared = ModelCheck(make, X=X, y=y, dims=dims, where=where, loss=loss, params=params)
+    return check(declared, **check_args)
