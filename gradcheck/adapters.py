@@ -16,7 +16,8 @@ import copy
 import inspect
 import sys
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import numpy as np
@@ -131,13 +132,19 @@ class _Declared(Check):
     """Shared declaration of the functional conventions: signature, shapes, args."""
 
     def __init__(self, fn: Callable, *, shapes, wrt, args, dims, where, ranges, grads, role: str,
-                 unroll=None, unroll_order="C"):
+                 unroll=None, unroll_order="C", clip=None):
         if not callable(fn):
             raise SpecError(f"expected {role} to be a function, got {role}={fn!r}")
         self.fn = fn
         self.signature_names = _parameter_names(fn, role)
+        # Parameters the function reads as module globals (min-char-rnn's Wxh, ...).
+        module = getattr(fn, "__globals__", {})
+        self.global_names = [n for n in (shapes or {}) if n not in self.signature_names and n in module]
         self.layout = Layout(shapes if shapes is not None else {}, unroll, unroll_order,
-                             self.signature_names, _name(fn))
+                             [*self.signature_names, *self.global_names], _name(fn))
+        if clip is not None and not (isinstance(clip, (int, float)) and not isinstance(clip, bool) and clip > 0):
+            raise SpecError(f"expected clip to be the positive bound the gradients are clipped to, got clip={clip!r}")
+        self.clip = clip
         self.wrt = self._read_wrt(wrt)
         self.args = self._read_args(args)
         self.ranges = self._read_ranges(ranges)
@@ -256,7 +263,31 @@ class _Declared(Check):
         unrolled = any(n in self.layout.unrolled for n in self.wrt)
         params = self.layout.report_params(values, self.wrt, dims)
         return Problem(params, loss, cut_grads, notes=notes, source=source,
-                       grad_keys={} if unrolled else self.grad_keys)
+                       grad_keys={} if unrolled else self.grad_keys, clip=self.clip)
+
+    @contextmanager
+    def module_globals(self, values: dict, *functions: Callable) -> Iterator[None]:
+        """Fresh copies of the global parameters in the functions' modules, for one call."""
+        if not self.global_names:
+            yield
+            return
+        tables = {id(t): t for t in (getattr(f, "__globals__", None) for f in (self.fn, *functions)) if t is not None}
+        saved = [(t, {n: t.get(n, _ABSENT) for n in self.global_names}) for t in tables.values()]
+        for table, _ in saved:
+            for name in self.global_names:
+                table[name] = self.layout.copy(values[name])
+        try:
+            yield
+        finally:
+            for table, old in saved:  # the user's module is left exactly as it was
+                for name, value in old.items():
+                    if value is _ABSENT:
+                        table.pop(name, None)
+                    else:
+                        table[name] = value
+
+
+_ABSENT = object()
 
 
 def _parameter_names(fn: Callable, role: str) -> list[str]:
@@ -300,18 +331,24 @@ class BackwardOf(_Declared):
         rng = np.random.default_rng(seed)
         values, others = self.draw_inputs(dims, rng, draw)
         fname = _name(self.fn)
-        outs, _ = self._outputs(call_user(self.fn, self.call_args(values, others), fname))
+        with self.module_globals(values, self.backward):
+            outs, _ = self._outputs(call_user(self.fn, self.call_args(values, others), fname))
         upstream = [rng.standard_normal(o.shape) for o in outs]
         notes: list = []
 
         def loss() -> float:
-            outs, _ = self._outputs(call_user(self.fn, self.call_args(values, others), fname))
+            with self.module_globals(values):
+                outs, _ = self._outputs(call_user(self.fn, self.call_args(values, others), fname))
             for i, (o, g) in enumerate(zip(outs, upstream)):
                 if o.shape != g.shape:
                     raise UserError("error", f"output {i} of {fname} changed shape from {g.shape} to {o.shape}")
             return float(sum(np.sum(o * g) for o, g in zip(outs, upstream)))
 
         def grads():
+            with self.module_globals(values, self.backward):
+                return backward_pass()
+
+        def backward_pass():
             called = self.call_args(values, others)
             _, cache = self._outputs(call_user(self.fn, called, fname))
             self.check_inputs_unchanged(values, called, fname, notes)
@@ -367,11 +404,13 @@ class ReturnsGrad(_Declared):
         notes: list = []
 
         def loss() -> float:
-            return self._split(call_user(self.fn, self.call_args(values, others), self.name))[0]
+            with self.module_globals(values):
+                return self._split(call_user(self.fn, self.call_args(values, others), self.name))[0]
 
         def grads():
             called = self.call_args(values, others)
-            _, returned = self._split(call_user(self.fn, called, self.name))
+            with self.module_globals(values):
+                _, returned = self._split(call_user(self.fn, called, self.name))
             self.check_inputs_unchanged(values, called, self.name, notes)
             return returned
 
@@ -422,6 +461,7 @@ def backward_of(
     grads: Mapping[str, str] | None = None,
     unroll: Mapping[str, Mapping[str, str | tuple]] | None = None,
     unroll_order: str = "C",
+    clip: float | None = None,
 ) -> Callable[[F], F]:
     """Declare ``backward`` as the gradient of ``forward``.
 
@@ -438,6 +478,7 @@ def backward_of(
         check = BackwardOf(
             forward, backward, outputs=outputs, shapes=shapes, wrt=wrt, args=args,
             dims=dims, where=where, ranges=ranges, grads=grads, unroll=unroll, unroll_order=unroll_order,
+            clip=clip,
         )
         check.declared_in = declared_in
         backward.__gradcheck__ = check  # type: ignore[attr-defined]
@@ -457,19 +498,24 @@ def returns_grad(
     grads: Mapping[str, str] | None = None,
     unroll: Mapping[str, Mapping[str, str | tuple]] | None = None,
     unroll_order: str = "C",
+    clip: float | None = None,
 ) -> Callable[[F], F]:
     """Declare a function that returns its own loss and gradient: ``(loss, grads)``.
 
     ``unroll={"theta": {"Theta1": "H,D+1", "Theta2": "K,H+1"}}`` names the pieces of
     a parameter vector (raveled in ``unroll_order`` "C" or "F" and concatenated),
-    so reports speak of ``Theta2[3, 0]``.
+    so reports speak of ``Theta2[3, 0]``.  A ``shapes`` entry that is not an
+    argument but a global of the function's module (min-char-rnn's ``Wxh``) is a
+    parameter too: it is set for each call and restored afterwards.  ``clip=5``:
+    the function clips its gradients to [-5, 5]; entries at the bound are not
+    compared (and are counted in the report).
     """
 
     declared_in = _caller_globals()
 
     def decorate(fn: F) -> F:
         check = ReturnsGrad(fn, shapes=shapes, wrt=wrt, args=args, dims=dims, where=where, ranges=ranges,
-                            grads=grads, unroll=unroll, unroll_order=unroll_order)
+                            grads=grads, unroll=unroll, unroll_order=unroll_order, clip=clip)
         check.declared_in = declared_in
         fn.__gradcheck__ = check  # type: ignore[attr-defined]
         return fn

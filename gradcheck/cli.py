@@ -32,6 +32,13 @@ DEMO = [
     ("reference_models.char_rnn", "make_char_rnn_buggy", False, "seed 002: BPTT adds dHin[t], not dHin[t+1]"),
     ("reference_models.rnn", "make_fixed_recurrent_layer", True, "per-step recurrent layer, fixed calc_delta_k"),
     ("reference_models.rnn", "make_recurrent_layer", False, "seed 000: calc_delta_k reads state_list[k+1], in place"),
+    ("reference_models.rnn_cell", "rnn_cell_backward", True, "seed 004: RNN cell with a dict of parameters"),
+    ("reference_models.rnn_cell", "rnn_cell_backward_flat_bias", False, "dba without keepdims: right values, wrong shape"),
+    ("reference_models.min_char_rnn", "lossFun", True, "min-char-rnn: global parameters, clipped gradients"),
+    ("reference_models.class_layers", "make_full_connected_layer", True, "class layer storing -dL/dW (sign=-1)"),
+    ("reference_models.class_layers", "make_conv_layer", True, "filters[i].weights / weights_grad, scalar biases"),
+    ("reference_models.two_layer_net", "make_two_layer_net", True, "model.params and model.loss(X, y)"),
+    ("reference_models.two_layer_net", "make_two_layer_net_no_reg_grad", False, "dW1 without its regularisation"),
 ]
 
 

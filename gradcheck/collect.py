@@ -163,8 +163,7 @@ def conventions(module: ModuleType, *, skip: set[str] = frozenset()) -> list[Con
         elif inspect.isclass(obj) and callable(getattr(obj, "forward", None)) and callable(getattr(obj, "backward", None)):
             out.append(Convention(
                 name, "class", _line(obj),
-                f"@gc.problem(dims={{...}}) on a make(d, rng) that builds a {name} and returns "
-                f"gc.Problem(params={{...}}, loss=..., grads=...)",
+                f"@gc.layer(inputs={{'x': 'N,D'}}, dims={{...}}) on a make(d, rng) that returns a {name}",
             ))
     return sorted(out, key=lambda c: c.line)
 
@@ -241,7 +240,7 @@ def check_from_spec(module: ModuleType, name: str, spec: Mapping[str, Any]) -> C
     return check
 
 
-_ARGS = ("shapes", "wrt", "args", "dims", "where", "ranges", "grads", "unroll", "unroll_order")
+_ARGS = ("shapes", "wrt", "args", "dims", "where", "ranges", "grads", "unroll", "unroll_order", "clip")
 
 
 def _decorator_args(spec: dict, name: str) -> dict:

@@ -36,6 +36,8 @@ PROBE_TRIES = 3
 MAX_ENTRIES = 4096
 
 OK, WRONG, KINK, NONSMOOTH = "ok", "wrong", "kink", "nonsmooth"
+#: An entry the user said is clipped (|gradient| at the clip bound): not compared.
+CLIPPED = "clipped"
 
 
 @dataclass
@@ -91,6 +93,7 @@ def probe_param(
     f0: float,
     eps: float,
     rng: np.random.Generator,
+    exclude: np.ndarray | None = None,
 ) -> ProbeResult:
     """Compare ``<grad, v>`` with the slope of the loss along a random ``v``.
 
@@ -98,11 +101,13 @@ def probe_param(
     the whole tensor.  A non-smooth line (a kink crossed by the step) proves
     nothing either way, so another direction with a smaller step is tried.
     """
-    if param.size == 0:
+    if param.size == 0 or (exclude is not None and exclude.all()):
         return ProbeResult(OK)
     h = step_size(param, eps)
     for _ in range(PROBE_TRIES):
         v = rng.standard_normal(param.shape)
+        if exclude is not None:
+            v[exclude] = 0.0  # clipped entries are not compared
         v /= np.max(np.abs(v))
         analytic = float(np.sum(grad * v))
         scale = max(abs(analytic), float(np.linalg.norm(grad) * np.sqrt(np.mean(v * v))))
@@ -138,7 +143,11 @@ class EntryResult:
 
     @property
     def excluded(self) -> np.ndarray:
-        return self.status == KINK
+        return (self.status == KINK) | (self.status == CLIPPED)
+
+    @property
+    def clipped(self) -> np.ndarray:
+        return self.status == CLIPPED
 
     def abs_errors(self) -> np.ndarray:
         return np.abs(self.analytic - self.numeric)
@@ -160,6 +169,7 @@ def check_entries(
     eps: float,
     rng: np.random.Generator,
     max_entries: int = MAX_ENTRIES,
+    exclude: np.ndarray | None = None,
 ) -> EntryResult:
     """Central differences entry by entry (2 passes each), refined where they disagree.
 
@@ -172,12 +182,16 @@ def check_entries(
         flat = np.sort(rng.choice(param.size, size=max_entries, replace=False))
     h = step_size(param, eps)
     analytic = grad.reshape(-1)[flat].astype(np.float64)
+    skip = exclude.reshape(-1)[flat] if exclude is not None else np.zeros(flat.size, dtype=bool)
     lines = [Line(loss, param, h, f0=f0, index=np.unravel_index(i, param.shape)) for i in flat]
-    numeric = np.array([line.central(1) for line in lines])
+    numeric = np.array([math.nan if s else line.central(1) for line, s in zip(lines, skip)])
     finite = numeric[np.isfinite(numeric)]
     scale = float(np.max(np.abs(finite))) if finite.size else 0.0
     status = np.full(flat.size, OK, dtype=object)
+    status[skip] = CLIPPED
     for k, line in enumerate(lines):
+        if skip[k]:
+            continue
         quick_tol = RTOL * scale + line.noise(eps)
         if math.isfinite(numeric[k]) and abs(analytic[k] - numeric[k]) <= quick_tol:
             continue

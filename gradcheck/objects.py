@@ -14,6 +14,7 @@ parameters are the layer's own arrays, perturbed in place and restored.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -150,9 +151,10 @@ class LayerCheck(Check):
 
     def build(self, dims: Dims, seed: int, draw: Draw) -> Problem:
         rng = np.random.default_rng(seed)
+        paths = list(self.params) if self.params is not None else self._discover(dims, copy.deepcopy(rng))
         obj = call_user(self.make, (dims, rng) if self.wants_rng else (dims,), self.name)
         label = type(obj).__name__
-        params = _Params(obj, self._param_paths(obj, label), label)
+        params = _Params(obj, paths, label)
         inputs = {n: rng.uniform(*self.ranges[n], size=s.resolve(dims)) for n, s in self.inputs.items()}
         state: dict[str, Any] = {}
 
@@ -191,17 +193,21 @@ class LayerCheck(Check):
                                          f"({', '.join(all_params)})")
         return Problem({n: all_params[n] for n in wanted}, loss, grads, watch=[obj], source=f"{label}.backward")
 
-    def _param_paths(self, obj: Any, label: str) -> list[str]:
-        if self.params is not None:
-            return list(self.params)
+    def _discover(self, dims: Dims, rng: np.random.Generator) -> list[str]:
+        """Parameters by name, on a twin layer: arrays that backward leaves a dW/W_grad for."""
+        twin = call_user(self.make, (dims, rng) if self.wants_rng else (dims,), self.name)
+        label = type(twin).__name__
+        inputs = {n: rng.uniform(*self.ranges[n], size=s.resolve(dims)) for n, s in self.inputs.items()}
+        out = self._run_forward(twin, inputs, dims, label)
+        call_user(self.backward, (twin, np.ones_like(out)), f"{label}.backward")
         found = [
-            name for name, value in vars(obj).items()
-            if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating)
-            and _gradient_name(obj, name, before_backward=True) is not None
+            name for name, value in vars(twin).items()
+            if (isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating)
+                or isinstance(value, float)) and _gradient_name(twin, name) is not None
         ]
-        if not found:
-            raise UserError("error", f"cannot tell which attributes of {label} are parameters: none has a gradient "
-                                     f"attribute named like dW or W_grad; declare params={{'W': 'dW', ...}}")
+        if not found and not self.inputs:
+            raise UserError("error", f"cannot tell which attributes of {label} are parameters: after backward, none "
+                                     f"has a gradient attribute named like dW or W_grad; declare params={{'W': 'dW'}}")
         return found
 
     def _run_forward(self, obj: Any, given: dict[str, np.ndarray], dims: Dims, label: str) -> np.ndarray:

@@ -34,6 +34,8 @@ class Problem:
         ``grads()`` must not change; a change is reported as a mutation.
     :param grad_keys: param name -> key of its gradient in what ``grads()``
         returns, where neither ``name`` nor ``"d"+name`` fits.
+    :param clip: the analytic gradients are clipped to ``[-clip, clip]``; entries
+        at the bound are excluded from the comparison and counted.
     """
 
     def __init__(
@@ -46,6 +48,7 @@ class Problem:
         grad_keys: Mapping[str, str] | None = None,
         source: str | None = None,
         notes: list | None = None,
+        clip: float | None = None,
     ):
         if not isinstance(params, Mapping) or not params:
             raise SpecError(f"Problem(params=...) must be a non-empty dict of name -> array, got {params!r}")
@@ -73,6 +76,8 @@ class Problem:
         self.source = source
         # (kind, message, params) found by the adapter while running grads().
         self.notes = notes if notes is not None else []
+        # Gradients are clipped to [-clip, clip]: entries at the bound are not compared.
+        self.clip = clip
 
     def __repr__(self) -> str:
         shapes = ", ".join(f"{k}{tuple(v.shape)}" for k, v in self.params.items())

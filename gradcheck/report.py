@@ -49,6 +49,7 @@ class ParamReport:
     n_checked: int = 0
     n_wrong: int = 0
     n_excluded: int = 0
+    n_clipped: int = 0  # of n_excluded: at the declared clip bound
     max_abs_error: float = 0.0
     max_rel_error: float = 0.0
     worst: list[tuple[tuple[int, ...], float, float]] = field(default_factory=list)
@@ -62,6 +63,7 @@ class ParamReport:
             "n_checked": self.n_checked,
             "n_wrong": self.n_wrong,
             "n_excluded": self.n_excluded,
+            "n_clipped": self.n_clipped,
             "max_abs_error": _json_float(self.max_abs_error),
             "max_rel_error": _json_float(self.max_rel_error),
             "worst": [[list(i), _json_float(a), _json_float(n)] for i, a, n in self.worst],
@@ -181,8 +183,10 @@ def verdict_text(p: ParamReport) -> str:
         "error": "ERROR",
         "unchecked": "not checked",
     }.get(p.status, p.status)
-    if p.n_excluded:
-        text += f" ({p.n_excluded} at kinks excluded)"
+    if p.n_excluded - p.n_clipped:
+        text += f" ({p.n_excluded - p.n_clipped} at kinks excluded)"
+    if p.n_clipped:
+        text += f" ({p.n_clipped} clipped, excluded)"
     return text
 
 

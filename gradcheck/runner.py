@@ -159,12 +159,13 @@ def evaluate(check: Check, dims: Dims, seed: int, draw: Callable) -> Outcome:
         rng = np.random.default_rng([seed, 1])
         for name, grad in analytic.grads.items():
             param = problem.params[name]
-            result = probe_param(loss, param, grad, f0=analytic.f0, eps=EPS, rng=rng)
+            clipped = _clipped(grad, problem.clip)
+            result = probe_param(loss, param, grad, f0=analytic.f0, eps=EPS, rng=rng, exclude=clipped)
             if result.status != OK and param.size <= CONFIRM_LIMIT:
                 # A probe through several exact kinks (ReLU zeros, pooling ties) can
                 # disagree with a valid sub-gradient; only single entries can tell
                 # a kink from a bug, so a disagreement is confirmed entry by entry.
-                entries = check_entries(loss, param, grad, f0=analytic.f0, eps=EPS, rng=rng)
+                entries = check_entries(loss, param, grad, f0=analytic.f0, eps=EPS, rng=rng, exclude=clipped)
                 result.status = WRONG if entries.wrong.any() else OK
             outcome.probes[name] = result.status
             outcome.rel_errors[name] = result.rel_error
@@ -194,10 +195,18 @@ def analyse(check: Check, outcome: Outcome) -> dict[str, ParamReport]:
     rng = np.random.default_rng([outcome.seed, 2])
     for name, grad in analytic.grads.items():
         param = problem.params[name]
-        entries = check_entries(analytic.loss, param, grad, f0=analytic.f0, eps=EPS, rng=rng)
+        entries = check_entries(analytic.loss, param, grad, f0=analytic.f0, eps=EPS, rng=rng,
+                                exclude=_clipped(grad, problem.clip))
         _fill(reports[name], entries, outcome.probes.get(name), Dims(outcome.dims), param.shape)
     outcome.passes = max(outcome.passes, analytic.loss.calls)
     return reports
+
+
+def _clipped(grad: np.ndarray, clip: float | None) -> np.ndarray | None:
+    """Entries at the declared clip bound: their true value is unknown, so not compared."""
+    if clip is None:
+        return None
+    return np.abs(grad) >= clip * (1 - 1e-12)
 
 
 def _fill(report: ParamReport, entries, probe: str | None, dims: Dims, shape: tuple) -> None:
@@ -206,6 +215,7 @@ def _fill(report: ParamReport, entries, probe: str | None, dims: Dims, shape: tu
     report.n_checked = int(entries.checked.size)
     report.n_wrong = int(entries.wrong.sum())
     report.n_excluded = int(entries.excluded.sum())
+    report.n_clipped = int(entries.clipped.sum())
     report.max_abs_error = float(np.max(abs_err[counted], initial=0.0))
     report.max_rel_error = float(np.max(rel_err[counted], initial=0.0))
     order = np.argsort(-np.where(entries.wrong, abs_err, -1.0), kind="stable")[: min(KEPT_ENTRIES, report.n_wrong)]
@@ -383,8 +393,11 @@ def _report(chk: Check, state: _Search | None, failure: Outcome | None, seed: in
         if not p.ok and not covered:  # a shape or not-implemented verdict already has its finding
             report.findings.append(Finding("mismatch" if p.status == "wrong" else p.status,
                                            f"{name}: {p.n_wrong} of {p.n_checked} entries wrong", [name], dict(shown.dims)))
-        if p.n_excluded:
-            report.findings.append(Finding("kink-excluded", f"{name}: {p.n_excluded} entries at non-differentiable points excluded", [name], dict(shown.dims)))
+        kinks = p.n_excluded - p.n_clipped
+        if kinks:
+            report.findings.append(Finding("kink-excluded", f"{name}: {kinks} entries at non-differentiable points excluded", [name], dict(shown.dims)))
+        if p.n_clipped:
+            report.findings.append(Finding("clipped-excluded", f"{name}: {p.n_clipped} entries at the clip bound excluded", [name], dict(shown.dims)))
     report.ok = not timed_out and all(p.ok for p in report.params.values()) and not any(
         f.kind in ("mutation", "nondeterminism", "error", "not-implemented", "shape") for f in report.findings
     )

@@ -11,5 +11,10 @@ named, and that every correct one passes.
 - ``mlp``: a two-layer network on an unrolled ``theta`` (sigmoid sign bug).
 - ``char_rnn``: a character RNN whose BPTT reads the wrong time step.
 - ``rnn``: a per-time-step recurrent layer whose ``calc_delta_k`` reads the
-  wrong state and overwrites it in place.
+  wrong state and overwrites it in place (``gc.layer(steps="T")``).
+- ``rnn_cell``: parameters in a dict, gradients returned as a dict.
+- ``min_char_rnn``: parameters as module globals, gradients clipped.
+- ``class_layers``: gradients left in attributes (``dW``, ``W_grad`` with
+  ``sign=-1``, ``filters[i].weights_grad``), Python-number biases.
+- ``two_layer_net``: ``model.params`` and ``model.loss(X, y)``.
 """
