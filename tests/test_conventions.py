@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import gradcheck as gc
-from reference_models import class_layers, min_char_rnn, rnn_cell, two_layer_net
+from reference_models import class_layers, lstm_layer, min_char_rnn, normalization, rnn_cell, two_layer_net
 
 # ----------------------------------------------------------- dict of parameters
 
@@ -193,3 +193,25 @@ def test_check_model_in_one_call():
     )
     assert report.ok and report.examples == 20
     assert list(report.params) == ["W1", "b1", "W2", "b2"]
+
+
+# ------------------------------------------------------ more real-code shapes
+
+
+def test_stateful_lstm_with_twelve_parameter_attributes():
+    report = gc.check(lstm_layer.make_lstm_layer, seed=0)
+    assert report.ok, report
+    assert len(report.params) == 12 and "Wfh" in report.params
+
+
+def test_stateful_lstm_without_the_cell_carry_names_the_gates_feeding_the_cell():
+    report = gc.check(lstm_layer.make_lstm_layer_no_cell_carry, seed=0)
+    assert report.config["T"] == 2, "one step has nothing to carry"
+    # At T=2 the step-1 input and candidate gates reach the loss only through c_1.
+    assert report.wrong_params() == ["Wix", "bi", "Wcx", "bc"], report
+
+
+def test_int_and_config_arguments_between_differentiable_ones():
+    report = gc.check(normalization.groupnorm_backward, seed=0)
+    assert report.ok, report
+    assert report.config["C"] == report.config["G"] * report.config["K"]
