@@ -219,7 +219,9 @@ def check_from_spec(module: ModuleType, name: str, spec: Mapping[str, Any]) -> C
     if not isinstance(spec, Mapping):
         raise SpecError(f"the spec for {name!r} must be a dict of decorator arguments, got {spec!r}")
     fn = getattr(module, name, None)
-    if not callable(fn) or inspect.isclass(fn):
+    if inspect.isclass(fn):
+        return _layer_from_spec(module, name, dict(spec))
+    if not callable(fn):
         raise SpecError(f"a spec names {name!r}, but {module.__name__} has no function of that name")
     spec = dict(spec)
     forward = spec.pop("forward", None)
@@ -236,6 +238,27 @@ def check_from_spec(module: ModuleType, name: str, spec: Mapping[str, Any]) -> C
             check = ReturnsGrad(fn, **_decorator_args(spec, name))
     except TypeError as exc:
         raise SpecError(f"the spec for {name!r}: {exc}") from None
+    check.declared_in = vars(module)
+    return check
+
+
+def _layer_from_spec(module: ModuleType, name: str, spec: dict) -> Check:
+    """A class: ``{"make": lambda d, rng: Linear(d.D, d.M, rng), **gc.layer arguments}``."""
+    from .objects import LAYER_ARGS, LayerCheck
+
+    make = spec.pop("make", None)
+    if not callable(make):
+        raise SpecError(
+            f"the spec for the class {name!r} needs make=, a function of the dims that builds one, "
+            f"e.g. {{'make': lambda d, rng: {name}(d.D, d.M), 'inputs': {{'x': 'N,D'}}}}"
+        )
+    unknown = sorted(set(spec) - set(LAYER_ARGS))
+    if unknown:
+        raise SpecError(f"the spec for {name!r} has unknown keys {unknown}; known: make, {', '.join(LAYER_ARGS)}")
+    args = {key: spec.get(key, default) for key, default in LAYER_ARGS.items()}
+    args["reset"] = args["reset"] if args["steps"] else None
+    check = LayerCheck(make, **args)
+    check.name = name
     check.declared_in = vars(module)
     return check
 

@@ -313,6 +313,13 @@ def _read_params(params: Any) -> dict[str, str | None] | None:
     return out
 
 
+#: gc.layer's arguments and their defaults (a spec for a class uses the same).
+LAYER_ARGS = {
+    "inputs": None, "params": None, "wrt": None, "dims": None, "where": None, "ranges": None,
+    "forward": "forward", "backward": "backward", "sign": 1, "steps": None, "reset": "reset_state", "output": None,
+}
+
+
 def layer(
     *,
     inputs: Mapping[str, str | tuple] | None = None,

@@ -260,7 +260,7 @@ class ImplementationModule(pytest.File):
             yield CheckItem.from_parent(self, name=check.name, check=check, obj=getattr(module, name))
         for name, spec in self._specs().items():
             fn = vars(module).get(name)
-            if name in covered or not inspect.isfunction(fn) or fn.__module__ != module.__name__:
+            if name in covered or not (inspect.isfunction(fn) or inspect.isclass(fn)) or fn.__module__ != module.__name__:
                 continue
             covered.add(name)
             yield self._from_spec(module, name, spec)

@@ -302,3 +302,27 @@ def test_a_file_named_with_gradcheck_is_collected_once(pytester):
     write(pytester, "layers.py", LAYERS)
     result = pytester.runpytest("--gradcheck", "layers.py", "--co", "-q")
     in_order(result.stdout.str(), "layers.py::affine_backward", "1 test collected")
+
+
+def test_a_spec_checks_an_undecorated_class_layer(pytester):
+    write(pytester, "impl/layers.py", '''
+        import numpy as np
+
+        class Scale:
+            def __init__(self, d):
+                self.a = np.linspace(0.5, 1.5, d)
+            def forward(self, x):
+                self.x = x
+                return x * self.a
+            def backward(self, dout):
+                self.da = (dout * self.x).sum(axis=0)
+                return dout * self.a
+    ''')
+    write(pytester, "impl/conftest.py", '''
+        from layers import Scale
+        gradcheck_specs = {"Scale": {"make": lambda d: Scale(d.D), "inputs": {"x": "N,D"}}}
+    ''')
+    result = pytester.runpytest("--gradcheck", "impl", "--gradcheck-json", "out.json", "-v")
+    result.assert_outcomes(passed=1)
+    record = records(pytester.path / "out.json")["impl/layers.py::Scale"]
+    assert record["ok"] and list(record["params"]) == ["x", "a"]
