@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["hints", "snapshot", "changes"]
+__all__ = ["hints", "pattern_map", "snapshot", "changes"]
 
 #: Agreement required for a pattern to be stated, relative to the gradient's scale.
 PATTERN_RTOL = 1e-4
@@ -56,7 +56,8 @@ def hints(
 
 
 def _zeros(name, a, n, wrong, scale, dims):
-    if np.all(a == 0):
+    # One entry that is 0 says little (a ReLU mask can make it so); several say more.
+    if a.size >= 2 and np.all(a == 0):
         return [f"the analytic gradient of {name} is all zeros but the numeric one is not: not implemented, "
                 f"or never written back?"]
     return []
@@ -128,9 +129,18 @@ def _rows_and_columns(name, a, n, wrong, scale, dims):
         wrong_slices = wrong.any(axis=other)
         right = np.flatnonzero(~wrong_slices)
         if right.size and wrong_slices.any() and np.all(wrong.any(axis=other) == wrong.all(axis=other)):
-            out.append(f"only {label} {_ranges(right)} of {name} are right; {label} {_ranges(np.flatnonzero(wrong_slices))} are wrong")
+            bad = np.flatnonzero(wrong_slices)
+            out.append(f"only {_count(label, right)} of {name} {'is' if right.size == 1 else 'are'} right; "
+                       f"{_count(label, bad)} {'is' if bad.size == 1 else 'are'} wrong")
             break
     return out
+
+
+def _count(label: str, indices: np.ndarray) -> str:
+    """``row 1``, ``rows 0, 2-3``; ``index 0 (axis 0)`` labels stay as they are."""
+    if indices.size == 1 and label in ("rows", "columns"):
+        label = label[:-1]
+    return f"{label} {_ranges(indices)}"
 
 
 def _describe_subset(name: str, mask: np.ndarray) -> str:
@@ -155,6 +165,27 @@ def _ranges(indices: np.ndarray) -> str:
             parts.append(f"{start}" if start == v else f"{start}-{v}")
             start = None
     return ", ".join(parts)
+
+
+# ----------------------------------------------------------------- pattern map
+
+#: Largest map drawn; beyond it the hints and the listed entries say enough.
+MAP_ROWS, MAP_COLS = 16, 64
+
+
+def pattern_map(wrong: np.ndarray, excluded: np.ndarray) -> list[str]:
+    """Rows of ``X`` (wrong), ``.`` (right), ``~`` (excluded) when the picture helps.
+
+    Only for a parameter with several rows and columns where some entries are
+    wrong and some right; higher ranks are drawn as axis 0 by the rest flattened.
+    """
+    if wrong.ndim < 2 or wrong.all() or not wrong.any():
+        return []
+    rows = wrong.reshape(wrong.shape[0], -1)
+    skip = excluded.reshape(rows.shape)
+    if rows.shape[0] < 2 or rows.shape[1] < 2 or rows.shape[0] > MAP_ROWS or rows.shape[1] > MAP_COLS:
+        return []
+    return ["".join("X" if w else "~" if s else "." for w, s in zip(rw, rs)) for rw, rs in zip(rows, skip)]
 
 
 # ---------------------------------------------------------------------- mutation

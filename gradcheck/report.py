@@ -54,6 +54,7 @@ class ParamReport:
     max_rel_error: float = 0.0
     worst: list[tuple[tuple[int, ...], float, float]] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
+    pattern: list[str] = field(default_factory=list)  # rows of X (wrong) . (right) ~ (excluded)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +69,7 @@ class ParamReport:
             "max_rel_error": _json_float(self.max_rel_error),
             "worst": [[list(i), _json_float(a), _json_float(n)] for i, a, n in self.worst],
             "hints": list(self.hints),
+            "pattern": list(self.pattern),
         }
 
 
@@ -146,6 +148,8 @@ def headline(report: Report) -> str:
     dims = ", ".join(f"{k}={v}" for k, v in report.config.items()) or "(no dims)"
     if report.ok:
         return f"{report.name}: ok ({report.examples} examples, last at {dims})"
+    if report.examples == 1:
+        return f"{report.name}: FAILED at {dims}"
     return f"{report.name}: FAILED at {dims} (smallest failing of {report.examples} examples)"
 
 
@@ -171,6 +175,10 @@ def param_table(report: Report, *, verbose: bool = False) -> list[str]:
         if not p.ok or verbose:
             out += ["  " + entry for entry in entry_lines(p, limit=None if verbose else SHOWN_ENTRIES)]
             out += [f"  hint: {hint}" for hint in p.hints]
+            if p.pattern:
+                axes = "rows x columns" if len(p.shape) == 2 else f"axis 0 x axes 1-{len(p.shape) - 1} flattened"
+                out.append(f"  wrong entries of {p.name} ({axes}; X wrong, . right, ~ excluded):")
+                out += [f"    {row}" for row in p.pattern]
     return out
 
 

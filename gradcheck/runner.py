@@ -42,6 +42,8 @@ DEFAULT_EXAMPLES = 50
 #: A probe's disagreement is confirmed entry by entry up to this many entries.
 CONFIRM_LIMIT = 4096
 EPS = float(np.finfo(np.float64).eps)
+#: Findings that fail a check although the gradient values may be right.
+DETECTOR_KINDS = ("mutation", "accumulation")
 
 
 @dataclass
@@ -86,6 +88,7 @@ class _Analytic:
     loss: CountingLoss
     f0: float
     grads: dict[str, np.ndarray]
+    eps: float = EPS  # machine epsilon of the precision the user's code computes in
 
 
 def _analytic_phase(problem: Problem, outcome: Outcome) -> _Analytic | None:
@@ -123,7 +126,73 @@ def _analytic_phase(problem: Problem, outcome: Outcome) -> _Analytic | None:
             list(problem.params),
         ))
         return None
-    return _Analytic(loss, f0, gradients.values)
+    eps = _working_eps(returned, problem.params, source, outcome)
+    kept = _check_accumulation(problem, gradients.values, source, outcome)
+    return _Analytic(loss, f0, kept, eps)
+
+
+def _check_accumulation(
+    problem: Problem, first: dict[str, np.ndarray], source: str, outcome: Outcome
+) -> dict[str, np.ndarray]:
+    """Backward again, after a fresh forward at the same point, must give the same gradients.
+
+    ``loss()`` has just run again (for the determinism check), so this backward
+    has its own fresh forward; a different result means state carried between
+    calls, typically ``self.dW += ...`` into a buffer that is never reset.
+    Returns copies of the first gradients: the second call may overwrite the
+    buffers they live in, and the first call is the one that is judged.
+    """
+    kept = {name: np.array(g, dtype=np.float64, copy=True) for name, g in first.items()}
+    try:
+        again = read_gradients(problem.grads(), problem.params, source=source, names=problem.grad_keys).values
+    except Exception:  # an error here was already reported by the first call, or is not ours to judge
+        return kept
+    changed = []
+    for name, g in kept.items():
+        other = again.get(name)
+        if other is None or other.shape != g.shape:
+            continue
+        scale = float(np.max(np.abs(g), initial=0.0))
+        differ = np.abs(other - g) > 1e-9 * scale + 1e-300
+        if differ.any():
+            i = tuple(int(k) for k in np.argwhere(differ)[0])
+            changed.append((name, f"{name}{list(i)}: {g[i]:.6g} then {other[i]:.6g}"))
+    if changed:
+        outcome.notes.append((
+            "accumulation",
+            f"calling {source} a second time, after a fresh forward pass at the same point, gave different "
+            f"gradients ({'; '.join(text for _, text in changed)}): gradients accumulate across calls "
+            f"(`+=` into a gradient buffer that is never reset?)",
+            [name for name, _ in changed],
+        ))
+    return kept
+
+
+def _working_eps(returned: Any, params: Mapping[str, np.ndarray], source: str, outcome: Outcome) -> float:
+    """float32 code (gradients or parameters in float32) is checked with float32 tolerances."""
+    dtypes = {a.dtype for a in _arrays(returned)} | {p.dtype for p in params.values()}
+    low = [d for d in dtypes if np.issubdtype(d, np.floating) and np.finfo(d).eps > EPS]
+    if not low:
+        return EPS
+    dtype = max(low, key=lambda d: np.finfo(d).eps)
+    eps = float(np.finfo(dtype).eps)
+    outcome.notes.append((
+        "precision",
+        f"{source} computes in {dtype}: the check ran at {dtype} precision (machine epsilon {eps:.1e} instead of "
+        f"{EPS:.1e}); step sizes and tolerances were scaled to it, so small errors are not reported",
+        [],
+    ))
+    return eps
+
+
+def _arrays(value: Any) -> list[np.ndarray]:
+    if isinstance(value, np.ndarray):
+        return [value]
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return [a for v in value for a in _arrays(v)]
+    return []
 
 
 def _watch_label(obj: Any, i: int) -> str:
@@ -160,12 +229,12 @@ def evaluate(check: Check, dims: Dims, seed: int, draw: Callable) -> Outcome:
         for name, grad in analytic.grads.items():
             param = problem.params[name]
             clipped = _clipped(grad, problem.clip)
-            result = probe_param(loss, param, grad, f0=analytic.f0, eps=EPS, rng=rng, exclude=clipped)
+            result = probe_param(loss, param, grad, f0=analytic.f0, eps=analytic.eps, rng=rng, exclude=clipped)
             if result.status != OK and param.size <= CONFIRM_LIMIT:
                 # A probe through several exact kinks (ReLU zeros, pooling ties) can
                 # disagree with a valid sub-gradient; only single entries can tell
                 # a kink from a bug, so a disagreement is confirmed entry by entry.
-                entries = check_entries(loss, param, grad, f0=analytic.f0, eps=EPS, rng=rng, exclude=clipped)
+                entries = check_entries(loss, param, grad, f0=analytic.f0, eps=analytic.eps, rng=rng, exclude=clipped)
                 result.status = WRONG if entries.wrong.any() else OK
             outcome.probes[name] = result.status
             outcome.rel_errors[name] = result.rel_error
@@ -195,7 +264,7 @@ def analyse(check: Check, outcome: Outcome) -> dict[str, ParamReport]:
     rng = np.random.default_rng([outcome.seed, 2])
     for name, grad in analytic.grads.items():
         param = problem.params[name]
-        entries = check_entries(analytic.loss, param, grad, f0=analytic.f0, eps=EPS, rng=rng,
+        entries = check_entries(analytic.loss, param, grad, f0=analytic.f0, eps=analytic.eps, rng=rng,
                                 exclude=_clipped(grad, problem.clip))
         _fill(reports[name], entries, outcome.probes.get(name), Dims(outcome.dims), param.shape)
     outcome.passes = max(outcome.passes, analytic.loss.calls)
@@ -225,7 +294,10 @@ def _fill(report: ParamReport, entries, probe: str | None, dims: Dims, shape: tu
     ]
     if report.n_wrong:
         report.ok, report.status = False, report.status if report.status != "ok" else "wrong"
+        if report.status == "wrong" and entries.analytic.size >= 2 and not np.any(entries.analytic):
+            report.status = "not-implemented"  # all zeros where the numeric gradient is not
         if entries.checked.size == int(np.prod(shape)):
+            report.pattern = diagnose.pattern_map(entries.wrong.reshape(shape), entries.excluded.reshape(shape))
             report.hints = diagnose.hints(
                 report.name,
                 entries.analytic.reshape(shape),
@@ -261,7 +333,7 @@ class _Search:
             kind, message, _ = note
             # One finding per kind and place: state_list[2] at T=2 and state_list[3]
             # at T=3 are the same bug, reported once at the smallest example.
-            key = kind + ":" + re.sub(r"\[\d+\]", "[]", message.split(" (first at")[0])
+            key = kind + ":" + re.sub(r"-?\d[\d.e+-]*", "#", message)
             seen = self.notes.get(key)
             if seen is None or outcome.size < seen[0].size:
                 self.notes[key] = (outcome, note)
@@ -375,8 +447,8 @@ def _report(chk: Check, state: _Search | None, failure: Outcome | None, seed: in
     report.examples, report.forward_passes = state.examples, state.passes
     shown = failure
     if shown is None:
-        mutation = [o for o, (kind, _, _) in state.notes.values() if kind == "mutation"]
-        shown = min(mutation, key=lambda o: o.size) if mutation else state.last
+        detected = [o for o, (kind, _, _) in state.notes.values() if kind in DETECTOR_KINDS]
+        shown = min(detected, key=lambda o: o.size) if detected else state.last
     if shown is None:
         return report
     report.config = dict(shown.dims)
@@ -391,15 +463,16 @@ def _report(chk: Check, state: _Search | None, failure: Outcome | None, seed: in
     for name, p in report.params.items():
         covered = any(name in f.params for f in report.findings if f.kind == p.status)
         if not p.ok and not covered:  # a shape or not-implemented verdict already has its finding
+            what = "the analytic gradient is all zeros; " if p.status == "not-implemented" else ""
             report.findings.append(Finding("mismatch" if p.status == "wrong" else p.status,
-                                           f"{name}: {p.n_wrong} of {p.n_checked} entries wrong", [name], dict(shown.dims)))
+                                           f"{name}: {what}{p.n_wrong} of {p.n_checked} entries wrong", [name], dict(shown.dims)))
         kinks = p.n_excluded - p.n_clipped
         if kinks:
             report.findings.append(Finding("kink-excluded", f"{name}: {kinks} entries at non-differentiable points excluded", [name], dict(shown.dims)))
         if p.n_clipped:
             report.findings.append(Finding("clipped-excluded", f"{name}: {p.n_clipped} entries at the clip bound excluded", [name], dict(shown.dims)))
     report.ok = not timed_out and all(p.ok for p in report.params.values()) and not any(
-        f.kind in ("mutation", "nondeterminism", "error", "not-implemented", "shape") for f in report.findings
+        f.kind in (*DETECTOR_KINDS, "nondeterminism", "error", "not-implemented", "shape") for f in report.findings
     )
     report.reproduce = f"gc.check_at({chk.name}, {dict(shown.dims)!r}, seed={shown.seed})"
     return report

@@ -83,7 +83,7 @@ PARAMS = ("Wxh", "Whh", "bhh", "Who", "bho")
 
 def _problem(cls, d, rng):
     rnn = cls(d.X, d.H, d.O, rng)
-    X = rng.uniform(-1, 1, size=(d.T, d.X))
+    X = np.eye(d.X)[rng.integers(0, d.X, size=d.T)]  # one-hot characters, one per time step
     target = rng.uniform(-1, 1, size=(d.T, d.O))
 
     def loss():

@@ -37,6 +37,17 @@ class LinearMeanGrad(Linear):
         return dx
 
 
+class LinearAccumulating(Linear):
+    def __init__(self, d_in, d_out, rng):
+        super().__init__(d_in, d_out, rng)
+        self.dW, self.db = np.zeros_like(self.W), np.zeros_like(self.b)
+
+    def backward(self, dout):
+        self.dW += self.x.T @ dout  # bug: accumulates across calls; the first call is right
+        self.db += dout.sum(axis=0)
+        return dout @ self.W.T
+
+
 LINEAR = dict(inputs={"x": "N,D"}, dims={"M": (1, 4)})
 
 
@@ -135,3 +146,9 @@ class ConvLayer1D:
 )
 def make_conv_layer(d, rng):
     return ConvLayer1D(d.C, d.K, 2, rng)
+
+
+@pytest.mark.xfail(strict=True, reason="dW += without a reset: every backward after the first is wrong")
+@gc.layer(**LINEAR)
+def make_linear_accumulating(d, rng):
+    return LinearAccumulating(d.D, d.M, rng)
