@@ -55,7 +55,7 @@ class Check:
     space: DimSpace
     declared_in: dict | None = None
 
-    def build(self, dims: Dims, seed: int, draw: Draw) -> Problem:  # pragma: no cover
+    def build(self, dims: Dims, seed: int, draw: Draw, *, nasty: bool = False) -> Problem:  # pragma: no cover
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -224,8 +224,8 @@ class _Declared(Check):
 
     # -- per example ------------------------------------------------------------
 
-    def draw_inputs(self, dims: Dims, rng: np.random.Generator, draw: Draw) -> tuple[dict, dict]:
-        values = self.layout.draw(dims, rng, self.ranges)
+    def draw_inputs(self, dims: Dims, rng: np.random.Generator, draw: Draw, nasty: bool = False) -> tuple[dict, dict]:
+        values = self.layout.draw(dims, rng, self.ranges, nasty=nasty)
         others = {}
         for name, spec in self.args.items():
             if isinstance(spec, _FromStrategy):
@@ -327,9 +327,9 @@ class BackwardOf(_Declared):
                 raise UserError("error", f"output {i} of {label} is a {type(out).__name__}, not an array") from None
         return outs, result[-1]
 
-    def build(self, dims: Dims, seed: int, draw: Draw) -> Problem:
+    def build(self, dims: Dims, seed: int, draw: Draw, *, nasty: bool = False) -> Problem:
         rng = np.random.default_rng(seed)
-        values, others = self.draw_inputs(dims, rng, draw)
+        values, others = self.draw_inputs(dims, rng, draw, nasty)
         fname = _name(self.fn)
         with self.module_globals(values, self.backward):
             outs, _ = self._outputs(call_user(self.fn, self.call_args(values, others), fname))
@@ -358,10 +358,11 @@ class BackwardOf(_Declared):
             for i, (g, d) in enumerate(zip(upstream, douts)):
                 change = _first_change(g, d)
                 if change:
-                    notes.append(("mutation", f"{self.name} wrote into its upstream gradient (argument {i}: {change})", []))
+                    notes.append(("mutation", f"{self.name} wrote into its upstream gradient (argument {i}: {change})",
+                                  list(self.wrt)))
             ignore = _array_ids(returned)
             for change in diagnose.changes(before, ignore=ignore):
-                notes.append(("mutation", f"{self.name} changed the forward cache: {change}", []))
+                notes.append(("mutation", f"{self.name} changed the forward cache: {change}", list(self.wrt)))
             return returned
 
         return self.problem(values, dims, loss, grads, notes, self.name)
@@ -398,9 +399,9 @@ class ReturnsGrad(_Declared):
             return value, tuple(rest[: len(self.wrt)])
         return value, rest[0]
 
-    def build(self, dims: Dims, seed: int, draw: Draw) -> Problem:
+    def build(self, dims: Dims, seed: int, draw: Draw, *, nasty: bool = False) -> Problem:
         rng = np.random.default_rng(seed)
-        values, others = self.draw_inputs(dims, rng, draw)
+        values, others = self.draw_inputs(dims, rng, draw, nasty)
         notes: list = []
 
         def loss() -> float:
@@ -430,7 +431,7 @@ class ProblemFactory(Check):
             raise SpecError(f"gc.problem on {self.name} needs dims=, e.g. dims={{'N': (1, 4)}}")
         self.wants_rng = len(_parameter_names(make, "make")) >= 2
 
-    def build(self, dims: Dims, seed: int, draw: Draw) -> Problem:
+    def build(self, dims: Dims, seed: int, draw: Draw, *, nasty: bool = False) -> Problem:
         rng = np.random.default_rng(seed)
         built = call_user(self.make, (dims, rng) if self.wants_rng else (dims,), self.name)
         if not isinstance(built, Problem):

@@ -22,7 +22,7 @@ import numpy as np
 
 from .errors import SpecError
 from .problems import UserError, read_gradients
-from .spec import Dims, Shape
+from .spec import Dims, Shape, draw_values
 
 __all__ = ["Layout"]
 
@@ -97,16 +97,18 @@ class Layout:
 
     # -- values ------------------------------------------------------------
 
-    def draw(self, dims: Dims, rng: np.random.Generator, ranges: Mapping[str, tuple[float, float]]) -> dict[str, Any]:
+    def draw(self, dims: Dims, rng: np.random.Generator, ranges: Mapping[str, tuple[float, float]],
+             *, nasty: bool = False) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for arg in self.args:
             low, high = ranges[arg]
             if arg in self.plain:
-                values[arg] = rng.uniform(low, high, size=self.plain[arg].resolve(dims))
+                values[arg] = draw_values(rng, low, high, self.plain[arg].resolve(dims), nasty=nasty)
             elif arg in self.dicts:
-                values[arg] = {k: rng.uniform(low, high, size=s.resolve(dims)) for k, s in self.dicts[arg].items()}
+                values[arg] = {k: draw_values(rng, low, high, s.resolve(dims), nasty=nasty)
+                               for k, s in self.dicts[arg].items()}
             else:
-                values[arg] = rng.uniform(low, high, size=self._unrolled_size(arg, dims))
+                values[arg] = draw_values(rng, low, high, self._unrolled_size(arg, dims), nasty=nasty)
         return values
 
     def _unrolled_size(self, arg: str, dims: Dims) -> int:

@@ -24,7 +24,9 @@ import numpy as np
 from .adapters import Check, Draw, F, _caller_globals, _name, _parameter_names, call_user
 from .errors import SpecError
 from .problems import Problem, UserError
-from .spec import DEFAULT_VALUE_RANGE, ArgSpec, Dims, DimSpace, Shape, _FromStrategy, as_argspec, check_value_range
+from .spec import (
+    DEFAULT_VALUE_RANGE, ArgSpec, Dims, DimSpace, Shape, _FromStrategy, as_argspec, check_value_range, draw_values,
+)
 
 __all__ = ["layer", "model", "check_model", "LayerCheck", "ModelCheck"]
 
@@ -149,13 +151,13 @@ class LayerCheck(Check):
             used[steps] = None
         self.space = DimSpace(dims, used, where)
 
-    def build(self, dims: Dims, seed: int, draw: Draw) -> Problem:
+    def build(self, dims: Dims, seed: int, draw: Draw, *, nasty: bool = False) -> Problem:
         rng = np.random.default_rng(seed)
         paths = list(self.params) if self.params is not None else self._discover(dims, copy.deepcopy(rng))
         obj = call_user(self.make, (dims, rng) if self.wants_rng else (dims,), self.name)
         label = type(obj).__name__
         params = _Params(obj, paths, label)
-        inputs = {n: rng.uniform(*self.ranges[n], size=s.resolve(dims)) for n, s in self.inputs.items()}
+        inputs = {n: draw_values(rng, *self.ranges[n], s.resolve(dims), nasty=nasty) for n, s in self.inputs.items()}
         state: dict[str, Any] = {}
 
         def run_forward() -> np.ndarray:
@@ -382,7 +384,7 @@ class ModelCheck(Check):
                 used.update(spec.dim_names())
         self.space = DimSpace(dims, used, where)
 
-    def build(self, dims: Dims, seed: int, draw: Draw) -> Problem:
+    def build(self, dims: Dims, seed: int, draw: Draw, *, nasty: bool = False) -> Problem:
         rng = np.random.default_rng(seed)
         obj = call_user(self.make, (dims, rng) if self.wants_rng else (dims,), self.name)
         label = type(obj).__name__
@@ -390,7 +392,7 @@ class ModelCheck(Check):
         if not isinstance(table, Mapping) or not table:
             raise UserError("error", f"{label}.{self.params_attr} should be a non-empty dict of parameter arrays")
         params = _Params(table, list(table), f"{label}.{self.params_attr}")
-        X = self._draw(self.X, dims, rng, draw)
+        X = self._draw(self.X, dims, rng, draw, nasty)
         y = None if self.y is None else self._draw(self.y, dims, rng, draw)
         method = _method(self.loss_method, "loss")
 
@@ -410,9 +412,9 @@ class ModelCheck(Check):
                        source=f"{label}.{self.loss_method}")
 
     @staticmethod
-    def _draw(spec: Any, dims: Dims, rng: np.random.Generator, draw: Draw) -> Any:
+    def _draw(spec: Any, dims: Dims, rng: np.random.Generator, draw: Draw, nasty: bool = False) -> Any:
         if isinstance(spec, Shape):
-            return rng.standard_normal(spec.resolve(dims))
+            return draw_values(rng, -2.0, 2.0, spec.resolve(dims), nasty=nasty)
         if isinstance(spec, _FromStrategy):
             return draw(spec.strategy)
         return call_user(lambda: spec.draw(dims, rng), (), "X/y")

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 SEED_RANGE = 2**31
-_MARK_KEYS = ("examples", "seed", "timeout")
+_MARK_KEYS = ("examples", "seed", "timeout", "nasty")
 
 
 # ----------------------------------------------------------------- options
@@ -52,6 +52,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="a Python file whose gradcheck_specs declares checks for undecorated functions")
     group.addoption("--gradcheck-ci", dest="gradcheck_ci", action="store_const", const="true",
                     help="CI profile: fixed seed 0 unless given, no example database, no deadline")
+    group.addoption("--gradcheck-nasty", dest="gradcheck_nasty", action="store_const", const="true",
+                    help="put half of the drawn values on exact zeros, ties and round bounds (kinks)")
     parser.addini("gradcheck_paths", type="paths", default=[],
                   help="implementation files or folders to check, as with --gradcheck")
     for key, text in [
@@ -61,6 +63,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         ("gradcheck_json", "write one JSON record per check to this file"),
         ("gradcheck_spec", "a Python file whose gradcheck_specs declares checks"),
         ("gradcheck_ci", "true: fixed seed, no example database"),
+        ("gradcheck_nasty", "true: draw values on kinks and ties too"),
     ]:
         parser.addini(key, text, default=None)
 
@@ -77,6 +80,7 @@ class Options:
     json: Path | None = None
     spec: Path | None = None
     ci: bool = False
+    nasty: bool = False
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Options:
@@ -106,6 +110,7 @@ class Options:
             json=_parse(value("gradcheck_json"), "--gradcheck-json", lambda t: here / t),
             spec=_parse(value("gradcheck_spec"), "--gradcheck-spec", lambda t: here / t),
             ci=ci,
+            nasty=_parse(value("gradcheck_nasty"), "gradcheck_nasty", _boolean) or False,
         )
 
 
@@ -157,7 +162,7 @@ _OPTIONS = pytest.StashKey[Options]()
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "gradcheck(examples=None, seed=None, timeout=None): tune the gradient check of one declared function",
+        "gradcheck(examples=None, seed=None, timeout=None, nasty=False): tune the gradient check of one declared function",
     )
     options = Options.from_config(config)
     worker = getattr(config, "workerinput", None)
@@ -353,6 +358,7 @@ class CheckItem(pytest.Item):
             seed=seed,
             timeout=tuned.get("timeout", options.timeout),
             database=None if (options.ci or options.seed_given or "seed" in tuned) else _profile_database(),
+            nasty=bool(tuned.get("nasty", options.nasty)),
         )
         self.gradcheck_report = report
         if not report.ok:

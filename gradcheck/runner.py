@@ -52,6 +52,7 @@ class Outcome:
 
     dims: dict[str, int]
     seed: int
+    nasty: bool = False
     drawn: list[Any] = field(default_factory=list)
     errors: list[UserError] = field(default_factory=list)
     notes: list[tuple[str, str, list[str]]] = field(default_factory=list)
@@ -108,7 +109,8 @@ def _analytic_phase(problem: Problem, outcome: Outcome) -> _Analytic | None:
         watched.update(diagnose.snapshot(obj, _watch_label(obj, i)))
     returned = problem.grads()
     for change in diagnose.changes(watched, ignore=_ids(returned) | {id(p) for p in problem.params.values()}):
-        outcome.notes.append(("mutation", f"backward changed stored forward state: {change}", []))
+        # Every gradient computed after the write may have read the corrupted state.
+        outcome.notes.append(("mutation", f"backward changed stored forward state: {change}", list(problem.params)))
     outcome.notes += problem.notes
     for name, p in problem.params.items():
         if not np.array_equal(p, saved[name], equal_nan=True):
@@ -209,9 +211,9 @@ def _ids(value: Any) -> set[int]:
     return set()
 
 
-def evaluate(check: Check, dims: Dims, seed: int, draw: Callable) -> Outcome:
+def evaluate(check: Check, dims: Dims, seed: int, draw: Callable, *, nasty: bool = False) -> Outcome:
     """Judge one example with random-direction probes (about 4 passes per tensor)."""
-    outcome = Outcome(dims.as_dict(), seed)
+    outcome = Outcome(dims.as_dict(), seed, nasty)
 
     def recording_draw(strategy):
         value = draw(strategy)
@@ -220,7 +222,7 @@ def evaluate(check: Check, dims: Dims, seed: int, draw: Callable) -> Outcome:
 
     loss = None
     try:
-        problem = check.build(dims, seed, recording_draw)
+        problem = check.build(dims, seed, recording_draw, nasty=nasty)
         analytic = _analytic_phase(problem, outcome)
         if analytic is None:
             return outcome
@@ -251,8 +253,8 @@ def evaluate(check: Check, dims: Dims, seed: int, draw: Callable) -> Outcome:
 def analyse(check: Check, outcome: Outcome) -> dict[str, ParamReport]:
     """Per-entry comparison of every parameter at ``outcome``'s example."""
     replay = iter(outcome.drawn)
-    fresh = Outcome(outcome.dims, outcome.seed)
-    problem = check.build(Dims(outcome.dims), outcome.seed, lambda strategy: next(replay))
+    fresh = Outcome(outcome.dims, outcome.seed, outcome.nasty)
+    problem = check.build(Dims(outcome.dims), outcome.seed, lambda strategy: next(replay), nasty=outcome.nasty)
     reports = {name: ParamReport(name, tuple(p.shape)) for name, p in problem.params.items()}
     analytic = _analytic_phase(problem, fresh)
     for err in fresh.errors:
@@ -340,7 +342,8 @@ class _Search:
 
 
 def _search(
-    check: Check, examples: int, seed: int, deadline: float | None, database: ExampleDatabase | None = None
+    check: Check, examples: int, seed: int, deadline: float | None, database: ExampleDatabase | None = None,
+    nasty: bool = False,
 ) -> tuple[_Search, Outcome | None]:
     state = _Search()
 
@@ -359,7 +362,7 @@ def _search(
     def run(dims, value_seed, data):
         if deadline is not None and time.monotonic() > deadline:
             raise _Timeout()
-        outcome = evaluate(check, dims, value_seed, data.draw)
+        outcome = evaluate(check, dims, value_seed, data.draw, nasty=nasty)
         state.record(outcome)
         if outcome.failed:
             raise _ExampleFailed(outcome)
@@ -410,6 +413,7 @@ def check(
     seed: int | None = None,
     timeout: float | None = None,
     database: ExampleDatabase | None = None,
+    nasty: bool = False,
 ) -> Report:
     """Search configurations for one where the gradients are wrong.
 
@@ -419,6 +423,8 @@ def check(
     ``report.seed`` (and in the reproduce line of a failure).  ``database`` is
     a hypothesis example database in which failing examples are saved and
     replayed first next time (the pytest plugin passes the profile's).
+    ``nasty=True`` puts half of the drawn values on a grid of halves (exact
+    zeros, ties, round bounds), where non-smooth code has its kinks.
     """
     chk = get_check(target)
     examples = DEFAULT_EXAMPLES if examples is None else examples
@@ -432,7 +438,7 @@ def check(
     timed_out = False
     with _time_limit(timeout) as deadline:
         try:
-            state, failure = _search(chk, examples, seed, deadline, database)
+            state, failure = _search(chk, examples, seed, deadline, database, nasty)
         except _Timeout:
             timed_out, state, failure = True, None, None
     return _report(chk, state, failure, seed, timed_out=timed_out, timeout=timeout)
@@ -474,7 +480,7 @@ def _report(chk: Check, state: _Search | None, failure: Outcome | None, seed: in
     report.ok = not timed_out and all(p.ok for p in report.params.values()) and not any(
         f.kind in (*DETECTOR_KINDS, "nondeterminism", "error", "not-implemented", "shape") for f in report.findings
     )
-    report.reproduce = f"gc.check_at({chk.name}, {dict(shown.dims)!r}, seed={shown.seed})"
+    report.reproduce = f"gc.check_at({chk.name}, {dict(shown.dims)!r}, seed={shown.seed}{', nasty=True' if shown.nasty else ''})"
     return report
 
 
@@ -486,7 +492,7 @@ def _params_from_errors(chk: Check, outcome: Outcome) -> dict[str, ParamReport]:
     return out
 
 
-def check_at(target: Any, dims: Mapping[str, int], *, seed: int = 0) -> Report:
+def check_at(target: Any, dims: Mapping[str, int], *, seed: int = 0, nasty: bool = False) -> Report:
     """Check exactly one example at the given dims: no search, no shrinking."""
     chk = get_check(target)
     at = chk.space.at(dims)
@@ -496,7 +502,7 @@ def check_at(target: Any, dims: Mapping[str, int], *, seed: int = 0) -> Report:
               suppress_health_check=list(HealthCheck), phases=[Phase.generate])
     @given(data=st.data())
     def run(data):
-        outcomes.append(evaluate(chk, at, seed, data.draw))
+        outcomes.append(evaluate(chk, at, seed, data.draw, nasty=nasty))
 
     run()
     state = _Search()

@@ -46,6 +46,24 @@ __all__ = [
 DEFAULT_DIM_RANGE = (1, 4)
 #: Values of differentiable arrays are drawn uniformly from this range.
 DEFAULT_VALUE_RANGE = (-1.0, 1.0)
+#: In nasty mode, the share of entries put on a coarse grid (exact zeros, ties).
+NASTY_SHARE = 0.5
+
+
+def draw_values(rng: np.random.Generator, low: float, high: float, size, *, nasty: bool = False) -> np.ndarray:
+    """Uniform values in ``[low, high)``; with ``nasty``, half of them on a grid of halves.
+
+    The grid puts values where non-smooth code has its kinks and ties: exact zeros
+    (ReLU), equal entries (max-pool, argmax), values on round bounds (clip at 0.5).
+    """
+    values = rng.uniform(low, high, size=size)
+    if not nasty:
+        return values
+    grid = np.arange(np.ceil(low * 2), np.floor(high * 2) + 1) / 2
+    if grid.size == 0:
+        return values
+    on_grid = rng.random(size=np.shape(values)) < NASTY_SHARE
+    return np.where(on_grid, rng.choice(grid, size=np.shape(values)), values)
 #: Above this many combinations the dim space is sampled, not enumerated.
 MAX_ENUMERATED = 200_000
 

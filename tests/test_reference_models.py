@@ -87,7 +87,7 @@ def test_seed_000_names_w_at_three_steps_and_reports_the_in_place_write():
     assert abs(analytic - numeric) > 1e-3
     mutations = [f for f in report.findings if f.kind == "mutation"]
     assert len(mutations) == 1, report.findings
-    assert "state_list" in mutations[0].message
+    assert "state_list" in mutations[0].message and mutations[0].params == ["W"]
     assert mutations[0].config["T"] == 2, "the write into the stored state shows from two steps"
     assert [f.kind for f in report.findings if f.kind == "mismatch"] == ["mismatch"]
 
