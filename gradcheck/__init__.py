@@ -25,21 +25,22 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the real imports happen on first use, see __getattr__
     from .adapters import backward_of, problem, returns_grad
     from .errors import GradcheckError, GradientError, SpecError
+    from .grade.assignment import spec
     from .objects import check_model, layer, model
     from .problems import Problem
     from .report import Finding, ParamReport, Report
     from .runner import assert_gradients, check, check_at
-    from .spec import Dims, const, indices, labels
+    from .specs import Dims, const, indices, labels
 
 # Where each public name lives.  Importing them lazily keeps the pytest plugin,
 # which pytest loads in every session, free for projects that never use it.
 _HOME = {
     "backward_of": "adapters", "returns_grad": "adapters", "problem": "adapters",
-    "layer": "objects", "model": "objects", "check_model": "objects",
+    "layer": "objects", "model": "objects", "check_model": "objects", "spec": "grade.assignment",
     "Problem": "problems",
     "check": "runner", "check_at": "runner", "assert_gradients": "runner",
     "Report": "report", "ParamReport": "report", "Finding": "report",
-    "Dims": "spec", "labels": "spec", "indices": "spec", "const": "spec",
+    "Dims": "specs", "labels": "specs", "indices": "specs", "const": "specs",
     "GradcheckError": "errors", "GradientError": "errors", "SpecError": "errors",
 }
 
@@ -63,6 +64,7 @@ __all__ = [
     "layer",
     "model",
     "check_model",
+    "spec",
     "Problem",
     "check",
     "check_at",

@@ -5,7 +5,7 @@ Each decorator validates its declaration at once (a typo in a shape raises
 function as ``fn.__gradcheck__``, returning the function itself unchanged, so the
 user's code keeps working exactly as before.
 
-A Check knows its :class:`~gradcheck.spec.DimSpace` and how to build a Problem for
+A Check knows its :class:`~gradcheck.specs.DimSpace` and how to build a Problem for
 one example from the dims, an integer seed, and a ``draw`` function for the
 hypothesis strategies among its arguments.
 """
@@ -27,7 +27,7 @@ from . import diagnose
 from .errors import SpecError
 from .problems import Problem, UserError
 from .layout import Layout
-from .spec import (
+from .specs import (
     DEFAULT_VALUE_RANGE,
     ArgSpec,
     Dims,

@@ -50,10 +50,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = sub.add_parser("check", help="check declared functions: FILE.py::NAME or package.module:NAME")
     run.add_argument("targets", nargs="+", metavar="TARGET")
     _add_run_options(run)
+    _add_grade_parser(sub)
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":
             return _demo(args)
+        if args.command == "grade":
+            return _grade(args)
         return _check(args)
     except GradcheckError as err:
         print(f"gradcheck: {err}", file=sys.stderr)
@@ -73,6 +76,59 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is not >= 1")
     return value
+
+
+def _add_grade_parser(sub) -> None:
+    grade = sub.add_parser("grade", help="grade a folder of student submissions against an assignment spec")
+    grade.add_argument("submissions", type=Path, help="one sub-folder or .py file per student")
+    grade.add_argument("--spec", type=Path, required=True, help="the assignment: a file with CHECKS = [gc.spec(...)]")
+    grade.add_argument("--jobs", type=_positive_int, default=1, help="submissions graded at once (default 1)")
+    grade.add_argument("--timeout", type=float, default=60.0, help="seconds per submission (default 60)")
+    grade.add_argument("--memory", type=_positive_int, default=2048, help="MB of memory per submission (default 2048)")
+    grade.add_argument("--examples", type=_positive_int, default=30, help="examples per check (default 30)")
+    grade.add_argument("--seed", type=int, default=0, help="seed of every check (default 0: the same for everyone)")
+    grade.add_argument("--vary-seed", action="store_true", help="a different seed per student, derived from --seed")
+    grade.add_argument("--json", type=Path, help="write the full results as JSON")
+    grade.add_argument("--junitxml", type=Path, help="write JUnit XML, one test suite per student")
+    grade.add_argument("--summary", type=Path, help="write a Markdown summary ($GITHUB_STEP_SUMMARY)")
+    grade.add_argument("--gradescope", type=Path, help="write Gradescope's results.json (one submission)")
+    grade.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _grade(args) -> int:
+    from .grade import grader, writers
+
+    if args.timeout <= 0:
+        raise GradcheckError(f"--timeout must be a positive number of seconds, got {args.timeout}")
+    progress = None if args.quiet else _progress_bar
+    result = grader.grade_folder(args.spec, args.submissions, jobs=args.jobs, seed=args.seed,
+                                 vary_seed=args.vary_seed, examples=args.examples, timeout=args.timeout,
+                                 memory_mb=args.memory, progress=progress)
+    if progress:
+        print(file=sys.stderr)
+    print(writers.console_table(result))
+    if args.json:
+        writers.write_json(result, args.json)
+    if args.junitxml:
+        writers.write_junit(result, args.junitxml)
+    if args.summary:
+        writers.write_markdown(result, args.summary)
+    if args.gradescope:
+        try:
+            writers.write_gradescope(result, args.gradescope)
+        except ValueError as exc:
+            raise GradcheckError(str(exc)) from None
+    failures = grader.required_failures(result)
+    for student, check_name in failures:
+        print(f"required check failed: {student}: {check_name}", file=sys.stderr)
+    return 130 if result["interrupted"] else (1 if failures else 0)
+
+
+def _progress_bar(done: int, total: int, record: dict) -> None:
+    width = 30
+    filled = width * done // total
+    print(f"\r[{'#' * filled}{' ' * (width - filled)}] {done}/{total} {record['id'][:20]:20} {record['status']:12}",
+          end="", file=sys.stderr, flush=True)
 
 
 def _demo(args) -> int:

@@ -22,7 +22,7 @@ import numpy as np
 
 from .errors import SpecError
 from .problems import UserError, read_gradients
-from .spec import Dims, Shape, draw_values
+from .specs import Dims, Shape, draw_values
 
 __all__ = ["Layout"]
 

@@ -24,7 +24,7 @@ import numpy as np
 from .adapters import Check, Draw, F, _caller_globals, _name, _parameter_names, call_user
 from .errors import SpecError
 from .problems import Problem, UserError
-from .spec import (
+from .specs import (
     DEFAULT_VALUE_RANGE, ArgSpec, Dims, DimSpace, Shape, _FromStrategy, as_argspec, check_value_range, draw_values,
 )
 

@@ -34,7 +34,7 @@ from .errors import GradientError, SpecError
 from .numeric import CountingLoss
 from .problems import Problem, UserError, read_gradients
 from .report import KEPT_ENTRIES, Finding, ParamReport, Report
-from .spec import Dims, format_dims
+from .specs import Dims, format_dims
 
 __all__ = ["check", "check_at", "assert_gradients", "DEFAULT_EXAMPLES"]
 

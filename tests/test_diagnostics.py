@@ -145,7 +145,7 @@ def test_saturated_sigmoid_and_tiny_gradients_are_no_false_alarm():
 
 
 def test_nasty_values_sit_on_zeros_and_ties():
-    from gradcheck.spec import draw_values
+    from gradcheck.specs import draw_values
 
     values = draw_values(np.random.default_rng(0), -1, 1, 1000, nasty=True)
     assert np.mean(values == 0) > 0.05

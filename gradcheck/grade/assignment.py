@@ -1,0 +1,95 @@
+"""The instructor's side: ``CHECKS = [gc.spec(...), ...]`` in an assignment module."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import SpecError
+
+__all__ = ["spec", "GradeSpec", "load_assignment", "CHECK_ARGS"]
+
+#: The decorator arguments a spec may carry (as for @gc.backward_of / @gc.returns_grad).
+CHECK_ARGS = ("shapes", "wrt", "args", "dims", "where", "ranges", "outputs", "grads", "unroll", "unroll_order", "clip")
+
+
+@dataclass
+class GradeSpec:
+    """One graded check: which student function(s), how many points, how to draw inputs."""
+
+    name: str
+    backward: str | None = None
+    forward: str | None = None
+    fn: str | None = None
+    points: float = 1.0
+    required: bool = False
+    reference: Callable | None = None
+    check_args: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return "returns_grad" if self.fn else "backward_of"
+
+    def student_names(self) -> list[str]:
+        return [n for n in (self.fn, self.forward, self.backward) if n]
+
+
+def spec(
+    name: str,
+    *,
+    backward: str | None = None,
+    forward: str | None = None,
+    fn: str | None = None,
+    points: float = 1,
+    required: bool = False,
+    reference: Callable | None = None,
+    **check_args: Any,
+) -> GradeSpec:
+    """Declare one graded check of the student's functions, named as strings.
+
+    ``forward``/``backward`` for a functional pair (``backward`` defaults to
+    ``name + "_backward"`` and ``forward`` to ``name + "_forward"``), or ``fn`` for a
+    function returning ``(loss, grads)``.  ``reference`` is a trusted forward the
+    student's forward must agree with.  ``check_args`` are the decorator's arguments.
+    """
+    if not isinstance(name, str) or not name:
+        raise SpecError(f"gc.spec needs a name, like gc.spec('affine', ...), got {name!r}")
+    unknown = sorted(set(check_args) - set(CHECK_ARGS))
+    if unknown:
+        raise SpecError(f"gc.spec({name!r}) got unknown arguments {unknown}; known: {', '.join(CHECK_ARGS)}")
+    if "shapes" not in check_args:
+        raise SpecError(f"gc.spec({name!r}) needs shapes=, e.g. shapes={{'x': 'N,D'}}")
+    if fn is not None and (backward or forward):
+        raise SpecError(f"gc.spec({name!r}): give fn= (returns its gradient) or forward=/backward=, not both")
+    if fn is None:
+        backward = backward or f"{name}_backward"
+        forward = forward or f"{name}_forward"
+    for label, value in (("fn", fn), ("forward", forward), ("backward", backward)):
+        if value is not None and not (isinstance(value, str) and value.isidentifier()):
+            raise SpecError(f"gc.spec({name!r}): {label}= names the student's function as a string, got {value!r}")
+    if not (isinstance(points, (int, float)) and points >= 0):
+        raise SpecError(f"gc.spec({name!r}): points must be a number >= 0, got {points!r}")
+    if reference is not None and not callable(reference):
+        raise SpecError(f"gc.spec({name!r}): reference must be a trusted forward function, got {reference!r}")
+    return GradeSpec(name, backward, forward, fn, float(points), bool(required), reference, dict(check_args))
+
+
+def load_assignment(path: Path) -> list[GradeSpec]:
+    """The ``CHECKS`` list of an assignment spec file."""
+    from ..collect import ImportFailed, import_file
+
+    if not path.is_file():
+        raise SpecError(f"no such assignment spec: {path}")
+    try:
+        module = import_file(path)
+    except ImportFailed as exc:
+        raise SpecError(f"the assignment spec {exc}") from None
+    checks = getattr(module, "CHECKS", None)
+    if not isinstance(checks, (list, tuple)) or not checks or not all(isinstance(c, GradeSpec) for c in checks):
+        raise SpecError(f"{path.name} must define CHECKS = [gc.spec(...), ...]")
+    names = [c.name for c in checks]
+    if len(set(names)) != len(names):
+        raise SpecError(f"{path.name}: check names must be distinct, got {names}")
+    return list(checks)

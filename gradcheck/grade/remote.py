@@ -1,0 +1,117 @@
+"""Checks whose user calls go to a submission's worker; the verdict is computed here.
+
+They reuse the functional adapters' declaration (shapes, args, dims, layout) on a
+stand-in function with the student's signature; only the calls differ: arguments
+are sent to the worker, outputs and gradients come back as plain arrays.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+
+from ..adapters import BackwardOf, Draw, ReturnsGrad
+from ..problems import Problem, UserError
+from ..specs import Dims
+from .sandbox import Sandbox
+from .assignment import CHECK_ARGS, GradeSpec
+
+__all__ = ["remote_check"]
+
+
+def remote_check(sandbox: Sandbox, gspec: GradeSpec, params: dict[str, list[str]]) -> BackwardOf | ReturnsGrad:
+    """The check for one spec; ``params`` maps each student function to its parameter names."""
+    args = {key: gspec.check_args.get(key) for key in CHECK_ARGS if key != "outputs"}
+    args["unroll_order"] = args["unroll_order"] or "C"
+    if gspec.kind == "backward_of":
+        args["outputs"] = gspec.check_args.get("outputs", 1)
+    if gspec.kind == "returns_grad":
+        return RemoteReturnsGrad(sandbox, gspec, _stand_in(gspec.fn, params[gspec.fn]), **args)
+    return RemotePair(sandbox, gspec, _stand_in(gspec.forward, params[gspec.forward]),
+                      _stand_in(gspec.backward, params[gspec.backward]), **args)
+
+
+def _stand_in(name: str, params: list[str]):
+    """A local function with the student's name and signature (it is never called)."""
+
+    def stand_in(*args):  # pragma: no cover
+        raise RuntimeError("the student's code runs in its worker")
+
+    stand_in.__name__ = stand_in.__qualname__ = name
+    stand_in.__signature__ = inspect.Signature(
+        [inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in params]
+    )
+    return stand_in
+
+
+def _ask(sandbox: Sandbox, request: dict) -> dict:
+    reply = sandbox.call(request)
+    error = reply.get("error")
+    if error is not None:
+        kind = error.get("kind") if isinstance(error, dict) else "error"
+        message = error.get("message") if isinstance(error, dict) else str(error)
+        raise UserError(kind if kind in ("error", "not-implemented", "memory") else "error", str(message))
+    return reply
+
+
+def _arrays(values: Any, what: str) -> list[np.ndarray]:
+    if not isinstance(values, list):
+        raise UserError("error", f"{what} is not a list of arrays")
+    out = []
+    for i, v in enumerate(values):
+        if not isinstance(v, np.ndarray) or not np.issubdtype(v.dtype, np.number):
+            raise UserError("error", f"output {i} of {what} is a {type(v).__name__}, not a numeric array")
+        out.append(np.asarray(v, dtype=np.float64))
+    return out
+
+
+class RemotePair(BackwardOf):
+    def __init__(self, sandbox: Sandbox, gspec: GradeSpec, forward, backward, *, outputs: int = 1, **declared):
+        super().__init__(forward, backward, outputs=outputs, **declared)
+        self.sandbox, self.gspec = sandbox, gspec
+
+    def forward_outputs(self, args: list) -> list[np.ndarray]:
+        reply = _ask(self.sandbox, {"op": "forward", "forward": self.gspec.forward, "args": args,
+                                    "outputs": self.outputs})
+        return _arrays(reply.get("outs"), self.gspec.forward)
+
+    def build(self, dims: Dims, seed: int, draw: Draw, *, nasty: bool = False) -> Problem:
+        rng = np.random.default_rng(seed)
+        values, others = self.draw_inputs(dims, rng, draw, nasty)
+        outs = self.forward_outputs(self.call_args(values, others))
+        upstream = [rng.standard_normal(o.shape) for o in outs]
+
+        def loss() -> float:
+            outs = self.forward_outputs(self.call_args(values, others))
+            if [o.shape for o in outs] != [g.shape for g in upstream]:
+                raise UserError("error", f"{self.gspec.forward} changed the shape of its outputs between calls")
+            return float(sum(np.sum(o * g) for o, g in zip(outs, upstream)))
+
+        def grads() -> Any:
+            reply = _ask(self.sandbox, {"op": "backward", "forward": self.gspec.forward, "outputs": self.outputs,
+                                        "backward": self.gspec.backward, "args": self.call_args(values, others),
+                                        "upstream": [g.copy() for g in upstream]})
+            return reply.get("grads")
+
+        return self.problem(values, dims, loss, grads, [], self.gspec.backward)
+
+
+class RemoteReturnsGrad(ReturnsGrad):
+    def __init__(self, sandbox: Sandbox, gspec: GradeSpec, fn, **declared):
+        declared.pop("outputs", None)
+        super().__init__(fn, **declared)
+        self.sandbox, self.gspec = sandbox, gspec
+
+    def build(self, dims: Dims, seed: int, draw: Draw, *, nasty: bool = False) -> Problem:
+        rng = np.random.default_rng(seed)
+        values, others = self.draw_inputs(dims, rng, draw, nasty)
+
+        def result() -> Any:
+            reply = _ask(self.sandbox, {"op": "loss_and_grad", "fn": self.gspec.fn,
+                                        "args": self.call_args(values, others)})
+            return reply.get("result")
+
+        return self.problem(values, dims, lambda: self._split(result())[0], lambda: self._split(result())[1],
+                            [], self.gspec.fn)

@@ -1,0 +1,147 @@
+"""Grade one submission: load its functions, run every check, score it."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import GradcheckError
+from ..problems import UserError
+from ..report import Report
+from ..runner import check as run_check
+from .remote import remote_check
+from .sandbox import Sandbox, SandboxError, SandboxTimeout
+from .assignment import GradeSpec
+
+__all__ = ["grade_submission", "student_id", "STATUSES"]
+
+STATUSES = ("ok", "failed", "timeout", "crashed", "import-error", "memory", "interrupted")
+
+
+def student_id(path: Path) -> str:
+    return path.stem if path.is_file() else path.name
+
+
+def grade_submission(path: Path, specs: list[GradeSpec], *, seed: int, examples: int, timeout: float,
+                     memory_mb: int) -> dict[str, Any]:
+    """The JSON record of one submission; never raises for anything the submission does."""
+    started = time.monotonic()
+    record: dict[str, Any] = {
+        "id": student_id(path), "score": 0.0, "max_score": sum(s.points for s in specs), "status": "ok",
+        "seed": seed, "checks": [], "output": "", "time": 0.0,
+    }
+    sandbox = Sandbox(path, deadline=started + timeout, memory_mb=memory_mb, cpu_seconds=timeout + 1)
+    pending = list(specs)
+    try:
+        names = sorted({n for s in specs for n in s.student_names()})
+        loaded = sandbox.call({"op": "load", "names": names})
+        found, import_errors = loaded.get("found") or {}, loaded.get("errors") or {}
+        while pending:
+            gspec = pending[0]
+            record["checks"].append(_grade_one(sandbox, gspec, found, import_errors, seed, examples,
+                                               deadline=started + timeout))
+            pending.pop(0)
+    except SandboxError as exc:
+        for gspec in pending:
+            record["checks"].append(_unrun(gspec, exc.status, str(exc)))
+        record["status"] = exc.status
+    finally:
+        record["output"] = sandbox.output()
+        sandbox.close()
+    record["score"] = round(sum(c["score"] for c in record["checks"]), 6)
+    if record["status"] == "ok":
+        record["status"] = _status(record["checks"])
+    record["time"] = round(time.monotonic() - started, 3)
+    return record
+
+
+def _grade_one(sandbox: Sandbox, gspec: GradeSpec, found: dict, import_errors: dict, seed: int, examples: int,
+               *, deadline: float) -> dict[str, Any]:
+    missing = [n for n in gspec.student_names() if n not in found]
+    if missing:
+        if import_errors:
+            message = "; ".join(f"{file}: {e.get('message')}" for file, e in import_errors.items())
+            return _unrun(gspec, "import-error", f"could not import the submission: {message}")
+        return _unrun(gspec, "not-implemented", f"the submission defines no {', '.join(missing)}")
+    try:
+        check = remote_check(sandbox, gspec, {n: found[n]["params"] for n in gspec.student_names()})
+    except GradcheckError as exc:  # the student's signature does not fit the spec
+        return _unrun(gspec, "error", str(exc))
+    report = run_check(check, examples=examples, seed=seed, timeout=max(deadline - time.monotonic(), 0.01))
+    if any(f.kind == "timeout" for f in report.findings):
+        sandbox.kill()  # it may still be inside the call that ran out of time
+        raise SandboxTimeout(f"{gspec.name} did not finish before the submission's time limit")
+    out = _record(gspec, report)
+    if report.ok and gspec.reference is not None:
+        mismatch = _compare_with_reference(check, gspec, report)
+        if mismatch:
+            out.update(ok=False, score=0.0, errors=[*out["errors"], mismatch])
+            out["findings"].append({"kind": "forward-mismatch", "params": [], "config": report.config,
+                                    "message": mismatch})
+    return out
+
+
+def _record(gspec: GradeSpec, report: Report) -> dict[str, Any]:
+    out = report.to_dict()
+    out["id"] = gspec.name
+    out["points"] = gspec.points
+    out["required"] = gspec.required
+    out["table"] = str(report)
+    params = list(report.params.values())
+    blocking = any(f.kind in ("error", "not-implemented", "nondeterminism", "mutation", "accumulation")
+                   for f in report.findings)
+    if report.ok:
+        out["score"] = gspec.points
+    elif blocking or not params:
+        out["score"] = 0.0
+    else:  # partial credit: the share of parameters whose gradient is right
+        out["score"] = round(gspec.points * sum(p.ok for p in params) / len(params), 6)
+    return out
+
+
+def _unrun(gspec: GradeSpec, kind: str, message: str) -> dict[str, Any]:
+    return {
+        "id": gspec.name, "name": gspec.name, "ok": False, "config": {}, "examples": 0, "seed": None,
+        "errors": [message], "findings": [{"kind": kind, "params": [], "config": {}, "message": message}],
+        "params": {}, "points": gspec.points, "required": gspec.required, "score": 0.0,
+        "table": f"{gspec.name}: {kind}: {message}",
+    }
+
+
+def _status(checks: list[dict]) -> str:
+    kinds = {f["kind"] for c in checks for f in c["findings"]}
+    for status in ("import-error", "memory"):
+        if status in kinds:
+            return status
+    return "ok" if all(c["ok"] for c in checks) else "failed"
+
+
+def _compare_with_reference(check, gspec: GradeSpec, report: Report, tries: int = 3) -> str | None:
+    """The student's forward must agree with the trusted one (a gradient check cannot tell)."""
+    rng = np.random.default_rng(report.seed or 0)
+    combos = check.space.combinations()
+    for k in range(tries):
+        chosen = combos[rng.integers(len(combos))] if combos else {}
+        free = {n: int(rng.integers(lo, hi + 1)) for n, (lo, hi) in check.space.ranged.items() if n not in chosen}
+        dims = check.space.at({**chosen, **free})
+        with warnings.catch_warnings():  # strategy.example() outside a test is what we want here
+            warnings.simplefilter("ignore")
+            values, others = check.draw_inputs(dims, rng, lambda strategy: strategy.example())
+        args = check.call_args(values, others)
+        try:
+            theirs = check.forward_outputs(args) if hasattr(check, "forward_outputs") else None
+        except UserError as exc:
+            return f"{gspec.forward or gspec.fn} failed when compared with the reference: {exc.message}"
+        if theirs is None:
+            return None
+        expected = gspec.reference(*check.call_args(values, others))
+        expected = [np.asarray(e, dtype=np.float64) for e in expected[: len(theirs)]]
+        for i, (a, b) in enumerate(zip(theirs, expected)):
+            if a.shape != b.shape or not np.allclose(a, b, rtol=1e-6, atol=1e-9 * max(1.0, float(np.abs(b).max(initial=0)))):
+                return (f"output {i} of {gspec.forward} differs from the reference at {dict(dims)}"
+                        + (f" (shape {a.shape}, expected {b.shape})" if a.shape != b.shape else ""))
+    return None

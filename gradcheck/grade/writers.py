@@ -1,0 +1,103 @@
+"""The grading results in the formats platforms read: console, JSON, JUnit, Markdown, Gradescope.
+
+Every writer takes the result of :func:`grade_folder` and writes atomically
+(a partial file is never left behind under the final name).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+__all__ = ["console_table", "write_json", "write_junit", "write_markdown", "write_gradescope", "cell"]
+
+
+def cell(check: dict) -> str:
+    """``ok``, ``WRONG b``, ``timeout`` ...: what a table shows for one check."""
+    if check["ok"]:
+        return "ok"
+    wrong = [name for name, p in check.get("params", {}).items() if p.get("status") == "wrong"]
+    kinds = [f["kind"] for f in check.get("findings", []) if f["kind"] not in ("mismatch", "kink-excluded",
+                                                                              "clipped-excluded", "precision")]
+    if wrong:
+        return "WRONG " + ",".join(wrong) + (f" +{kinds[0]}" if kinds else "")
+    return kinds[0] if kinds else "failed"
+
+
+def console_table(result: dict[str, Any]) -> str:
+    names = [c["name"] for c in result["checks"]]
+    header = ["student", *names, "score", "status"]
+    rows = [header]
+    for sub in result["submissions"]:
+        by_name = {c["id"]: c for c in sub["checks"]}
+        rows.append([sub["id"], *(cell(by_name[n]) if n in by_name else "-" for n in names),
+                     f"{sub['score']:g}/{sub['max_score']:g}", sub["status"]])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    total = sum(s["score"] for s in result["submissions"])
+    possible = sum(s["max_score"] for s in result["submissions"])
+    lines.append(f"{len(result['submissions'])} submissions graded in {result['time']:.1f} s; "
+                 f"total {total:g}/{possible:g}" + ("; INTERRUPTED" if result.get("interrupted") else ""))
+    return "\n".join(lines)
+
+
+def _atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+def write_json(result: dict[str, Any], path: Path) -> None:
+    _atomic(path, json.dumps(result, indent=2) + "\n")
+
+
+def write_junit(result: dict[str, Any], path: Path) -> None:
+    suites = ET.Element("testsuites")
+    for sub in result["submissions"]:
+        failures = sum(not c["ok"] for c in sub["checks"])
+        suite = ET.SubElement(suites, "testsuite", name=sub["id"], tests=str(len(sub["checks"])),
+                              failures=str(failures), time=str(sub.get("time", 0)))
+        for check in sub["checks"]:
+            case = ET.SubElement(suite, "testcase", classname=sub["id"], name=check["id"])
+            if not check["ok"]:
+                failure = ET.SubElement(case, "failure", message=check["table"], type=cell(check))
+                failure.text = check["table"]
+        if sub.get("output"):
+            ET.SubElement(suite, "system-out").text = sub["output"]
+    ET.indent(suites)
+    _atomic(path, ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n")
+
+
+def write_markdown(result: dict[str, Any], path: Path) -> None:
+    names = [c["name"] for c in result["checks"]]
+    lines = ["## Gradient checks", "", "| student | " + " | ".join(names) + " | score | status |",
+             "|---" * (len(names) + 3) + "|"]
+    for sub in result["submissions"]:
+        by_name = {c["id"]: c for c in sub["checks"]}
+        cells = [(":white_check_mark:" if by_name[n]["ok"] else f":x: {cell(by_name[n])}") if n in by_name else "-"
+                 for n in names]
+        lines.append(f"| {sub['id']} | " + " | ".join(cells) + f" | {sub['score']:g}/{sub['max_score']:g} | {sub['status']} |")
+    lines += ["", f"{len(result['submissions'])} submissions, graded in {result['time']:.1f} s."]
+    _atomic(path, "\n".join(lines) + "\n")
+
+
+def write_gradescope(result: dict[str, Any], path: Path) -> None:
+    """Gradescope's results.json, for the one submission an autograder run sees."""
+    if len(result["submissions"]) != 1:
+        raise ValueError("--gradescope writes the results of exactly one submission")
+    sub = result["submissions"][0]
+    tests = [{
+        "name": check["id"],
+        "score": check["score"],
+        "max_score": check["points"],
+        "status": "passed" if check["ok"] else "failed",
+        "output": check["table"],
+        "visibility": "visible",
+    } for check in sub["checks"]]
+    data = {"score": sub["score"], "max_score": sub["max_score"], "execution_time": sub.get("time", 0.0),
+            "tests": tests, "output": sub.get("output", "")[:8000]}
+    _atomic(path, json.dumps(data, indent=2) + "\n")
