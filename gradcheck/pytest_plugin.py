@@ -54,6 +54,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="CI profile: fixed seed 0 unless given, no example database, no deadline")
     group.addoption("--gradcheck-nasty", dest="gradcheck_nasty", action="store_const", const="true",
                     help="put half of the drawn values on exact zeros, ties and round bounds (kinks)")
+    group.addoption("--gradcheck-grade", dest="gradcheck_grade", metavar="SPEC",
+                    help="grade the submissions in --gradcheck-submissions against this assignment spec")
+    group.addoption("--gradcheck-submissions", dest="gradcheck_submissions", metavar="DIR",
+                    help="one sub-folder or .py file per student (with --gradcheck-grade)")
     parser.addini("gradcheck_paths", type="paths", default=[],
                   help="implementation files or folders to check, as with --gradcheck")
     for key, text in [
@@ -170,6 +174,7 @@ def pytest_configure(config: pytest.Config) -> None:
         options.seed, options.seed_given = worker["gradcheck_seed"], worker["gradcheck_seed_given"]
     config.stash[_OPTIONS] = options
     _add_paths_to_collect(config, options)
+    _add_grading(config, options)
     config.pluginmanager.register(Results(config, options), "gradcheck-results")
 
 
@@ -184,6 +189,29 @@ def _add_paths_to_collect(config: pytest.Config, options: Options) -> None:
     present = {(here / a.split("::")[0]).resolve() for a in args}
     args += [str(p) for p in options.paths if p not in present]
     config.args[:] = args
+
+
+def _add_grading(config: pytest.Config, options: Options) -> None:
+    """``--gradcheck-grade SPEC --gradcheck-submissions DIR``: one item per submission."""
+    spec, folder = config.getoption("gradcheck_grade"), config.getoption("gradcheck_submissions")
+    if not spec and not folder:
+        return
+    if not (spec and folder):
+        raise pytest.UsageError("--gradcheck-grade SPEC and --gradcheck-submissions DIR go together")
+    here = config.invocation_params.dir
+    spec_path, folder_path = (here / spec).resolve(), (here / folder).resolve()
+    if not spec_path.is_file():
+        raise pytest.UsageError(f"--gradcheck-grade: no such assignment spec: {spec}")
+    if not folder_path.is_dir():
+        raise pytest.UsageError(f"--gradcheck-submissions: no such folder: {folder}")
+    from .grade.pytest_grading import GradePlugin
+
+    config.pluginmanager.register(GradePlugin(spec_path, folder_path, seed=options.seed if options.seed_given else 0,
+                                              examples=options.examples or 30, timeout=options.timeout or 60.0),
+                                  "gradcheck-grading")
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        config.args[:] = []
+    config.args.append(str(spec_path))
 
 
 @pytest.hookimpl(optionalhook=True)

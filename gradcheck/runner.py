@@ -478,7 +478,7 @@ def _report(chk: Check, state: _Search | None, failure: Outcome | None, seed: in
         if p.n_clipped:
             report.findings.append(Finding("clipped-excluded", f"{name}: {p.n_clipped} entries at the clip bound excluded", [name], dict(shown.dims)))
     report.ok = not timed_out and all(p.ok for p in report.params.values()) and not any(
-        f.kind in (*DETECTOR_KINDS, "nondeterminism", "error", "not-implemented", "shape") for f in report.findings
+        f.kind in (*DETECTOR_KINDS, "nondeterminism", "error", "memory", "not-implemented", "shape") for f in report.findings
     )
     report.reproduce = f"gc.check_at({chk.name}, {dict(shown.dims)!r}, seed={shown.seed}{', nasty=True' if shown.nasty else ''})"
     return report

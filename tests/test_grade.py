@@ -175,3 +175,19 @@ def test_wire_carries_arrays_exactly_and_refuses_objects():
     assert np.array_equal(got["a"], message["a"]) and got["t"][:2] == (1, 2.5) and np.isnan(got["t"][2])
     with pytest.raises(wire.WireError):
         wire.encode(np.array([object()], dtype=object))
+
+
+def test_grading_through_pytest_does_not_load_submission_conftests(tmp_path):
+    folder = tmp_path / "subs"
+    for name in ("alice", "mallory"):
+        shutil.copytree(SUBMISSIONS / name, folder / name)
+    shutil.copy(SUBMISSIONS / "bob.py", folder / "bob.py")
+    for name in ("assignment.py", "reference.py"):  # the course's own folder, outside this repository
+        shutil.copy(ASSIGNMENT / name, tmp_path / name)
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--gradcheck-grade",
+                          str(tmp_path / "assignment.py"),
+                          "--gradcheck-submissions", str(folder), "--gradcheck-examples", "10", "-q",
+                          "--rootdir", str(tmp_path)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert "2 failed, 1 passed" in run.stdout, run.stdout
+    assert "bob: failed, score" in run.stdout and "affine: WRONG b" in run.stdout
+    assert "mallory: failed" in run.stdout and "affine: WRONG w" in run.stdout  # its conftest forced nothing
