@@ -34,7 +34,7 @@ def console_table(result: dict[str, Any]) -> str:
     for sub in result["submissions"]:
         by_name = {c["id"]: c for c in sub["checks"]}
         rows.append([sub["id"], *(cell(by_name[n]) if n in by_name else "-" for n in names),
-                     f"{sub['score']:g}/{sub['max_score']:g}", sub["status"]])
+                     f"{_points(sub['score'])}/{_points(sub['max_score'])}", sub["status"]])
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     total = sum(s["score"] for s in result["submissions"])
@@ -42,6 +42,10 @@ def console_table(result: dict[str, Any]) -> str:
     lines.append(f"{len(result['submissions'])} submissions graded in {result['time']:.1f} s; "
                  f"total {total:g}/{possible:g}" + ("; INTERRUPTED" if result.get("interrupted") else ""))
     return "\n".join(lines)
+
+
+def _points(value: float) -> str:
+    return f"{round(value, 2):g}"
 
 
 def _atomic(path: Path, text: str) -> None:
@@ -80,7 +84,8 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
         by_name = {c["id"]: c for c in sub["checks"]}
         cells = [(":white_check_mark:" if by_name[n]["ok"] else f":x: {cell(by_name[n])}") if n in by_name else "-"
                  for n in names]
-        lines.append(f"| {sub['id']} | " + " | ".join(cells) + f" | {sub['score']:g}/{sub['max_score']:g} | {sub['status']} |")
+        lines.append(f"| {sub['id']} | " + " | ".join(cells)
+                     + f" | {_points(sub['score'])}/{_points(sub['max_score'])} | {sub['status']} |")
     lines += ["", f"{len(result['submissions'])} submissions, graded in {result['time']:.1f} s."]
     _atomic(path, "\n".join(lines) + "\n")
 
