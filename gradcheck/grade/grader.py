@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
-from .session import grade_submission, student_id
+from .session import grade_submission, student_id, unrun_record
 from .assignment import load_assignment
 
 __all__ = ["find_submissions", "grade_folder"]
@@ -97,13 +97,8 @@ def _raise_interrupt(signum, frame):
 
 
 def _failed_record(path: Path, specs, status: str, message: str) -> dict[str, Any]:
-    checks = [{
-        "id": s.name, "name": s.name, "ok": False, "config": {}, "examples": 0, "seed": None, "errors": [message],
-        "findings": [{"kind": status, "params": [], "config": {}, "message": message}], "params": {},
-        "points": s.points, "required": s.required, "score": 0.0, "table": f"{s.name}: {status}: {message}",
-    } for s in specs]
     return {"id": student_id(path), "score": 0.0, "max_score": sum(s.points for s in specs), "status": status,
-            "seed": None, "checks": checks, "output": "", "time": 0.0}
+            "seed": None, "checks": [unrun_record(s, status, message) for s in specs], "output": "", "time": 0.0}
 
 
 def required_failures(result: dict) -> list[tuple[str, str]]:

@@ -17,7 +17,7 @@ from .remote import remote_check
 from .sandbox import Sandbox, SandboxError, SandboxTimeout
 from .assignment import GradeSpec
 
-__all__ = ["grade_submission", "student_id", "STATUSES"]
+__all__ = ["grade_submission", "student_id", "unrun_record", "STATUSES"]
 
 STATUSES = ("ok", "failed", "timeout", "crashed", "import-error", "memory", "interrupted")
 
@@ -47,7 +47,7 @@ def grade_submission(path: Path, specs: list[GradeSpec], *, seed: int, examples:
             pending.pop(0)
     except SandboxError as exc:
         for gspec in pending:
-            record["checks"].append(_unrun(gspec, exc.status, str(exc)))
+            record["checks"].append(unrun_record(gspec, exc.status, str(exc)))
         record["status"] = exc.status
     finally:
         record["output"] = sandbox.output()
@@ -65,12 +65,12 @@ def _grade_one(sandbox: Sandbox, gspec: GradeSpec, found: dict, import_errors: d
     if missing:
         if import_errors:
             message = "; ".join(f"{file}: {e.get('message')}" for file, e in import_errors.items())
-            return _unrun(gspec, "import-error", f"could not import the submission: {message}")
-        return _unrun(gspec, "not-implemented", f"the submission defines no {', '.join(missing)}")
+            return unrun_record(gspec, "import-error", f"could not import the submission: {message}")
+        return unrun_record(gspec, "not-implemented", f"the submission defines no {', '.join(missing)}")
     try:
         check = remote_check(sandbox, gspec, {n: found[n]["params"] for n in gspec.student_names()})
     except GradcheckError as exc:  # the student's signature does not fit the spec
-        return _unrun(gspec, "error", str(exc))
+        return unrun_record(gspec, "error", str(exc))
     report = run_check(check, examples=examples, seed=seed, timeout=max(deadline - time.monotonic(), 0.01))
     if any(f.kind == "timeout" for f in report.findings):
         sandbox.kill()  # it may still be inside the call that ran out of time
@@ -103,7 +103,7 @@ def _record(gspec: GradeSpec, report: Report) -> dict[str, Any]:
     return out
 
 
-def _unrun(gspec: GradeSpec, kind: str, message: str) -> dict[str, Any]:
+def unrun_record(gspec: GradeSpec, kind: str, message: str) -> dict[str, Any]:
     return {
         "id": gspec.name, "name": gspec.name, "ok": False, "config": {}, "examples": 0, "seed": None,
         "errors": [message], "findings": [{"kind": kind, "params": [], "config": {}, "message": message}],
