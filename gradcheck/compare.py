@@ -12,9 +12,8 @@ is built from what was measured on that line:
 
 A mismatch is blamed on the user only if the function is smooth on the line.
 When the slope jumps within the step (ReLU at 0, max-pool ties, hinge margins,
-clip bounds), the point is a kink: the analytic value is accepted if it lies
-between the two one-sided slopes (any sub-gradient is a valid choice) and the
-entry is excluded from the verdict.
+clip bounds), the point is a kink: there is no derivative to compare with, any
+sub-gradient is a valid choice, and the entry is excluded from the verdict.
 """
 
 from __future__ import annotations
@@ -79,11 +78,20 @@ def judge_line(line: Line, analytic: float, *, eps: float, scale: float, allow_k
 
 @dataclass
 class ProbeResult:
-    """The verdict of random-direction probes on one parameter at one example."""
+    """The verdict of random-direction probes on one parameter at one example.
+
+    The direction, step, slopes and tolerance of the deciding probe are kept:
+    :mod:`gradcheck.localize` bisects on the same direction to find wrong entries.
+    """
 
     status: str
     error: float = 0.0
     rel_error: float = 0.0
+    direction: np.ndarray | None = None
+    h: float = 0.0
+    analytic: float = 0.0
+    numeric: float = 0.0
+    tol: float = 0.0
 
 
 def probe_param(
@@ -116,7 +124,7 @@ def probe_param(
         verdict = judge_line(line, analytic, eps=eps, scale=max(scale, abs(line.central(1))), allow_kink=False)
         if verdict.status != NONSMOOTH:
             rel = verdict.error / max(abs(verdict.numeric), scale, np.finfo(float).tiny)
-            return ProbeResult(verdict.status, verdict.error, rel)
+            return ProbeResult(verdict.status, verdict.error, rel, v, h, analytic, verdict.numeric, verdict.tol)
         h /= 8.0
     return ProbeResult(NONSMOOTH)
 

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 SEED_RANGE = 2**31
-_MARK_KEYS = ("examples", "seed", "timeout", "nasty")
+_MARK_KEYS = ("examples", "seed", "timeout", "nasty", "mode")
 
 
 # ----------------------------------------------------------------- options
@@ -54,6 +54,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="CI profile: fixed seed 0 unless given, no example database, no deadline")
     group.addoption("--gradcheck-nasty", dest="gradcheck_nasty", action="store_const", const="true",
                     help="put half of the drawn values on exact zeros, ties and round bounds (kinks)")
+    group.addoption("--gradcheck-mode", dest="gradcheck_mode", choices=("auto", "probe", "full"), default=None,
+                    help="auto: probes, then every entry of small reported examples and bisection on large ones; "
+                         "probe: probes and bisection only; full: every entry of the reported example")
     group.addoption("--gradcheck-grade", dest="gradcheck_grade", metavar="SPEC",
                     help="grade the submissions in --gradcheck-submissions against this assignment spec")
     group.addoption("--gradcheck-submissions", dest="gradcheck_submissions", metavar="DIR",
@@ -68,6 +71,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         ("gradcheck_spec", "a Python file whose gradcheck_specs declares checks"),
         ("gradcheck_ci", "true: fixed seed, no example database"),
         ("gradcheck_nasty", "true: draw values on kinks and ties too"),
+        ("gradcheck_mode", "auto, probe or full"),
     ]:
         parser.addini(key, text, default=None)
 
@@ -85,6 +89,7 @@ class Options:
     spec: Path | None = None
     ci: bool = False
     nasty: bool = False
+    mode: str = "auto"
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Options:
@@ -115,6 +120,7 @@ class Options:
             spec=_parse(value("gradcheck_spec"), "--gradcheck-spec", lambda t: here / t),
             ci=ci,
             nasty=_parse(value("gradcheck_nasty"), "gradcheck_nasty", _boolean) or False,
+            mode=_parse(value("gradcheck_mode"), "gradcheck_mode", _mode) or "auto",
         )
 
 
@@ -139,6 +145,12 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise ValueError(f"expected a positive number of seconds, got {text}")
     return value
+
+
+def _mode(text: str) -> str:
+    if text not in ("auto", "probe", "full"):
+        raise ValueError(f"expected auto, probe or full, got {text!r}")
+    return text
 
 
 def _boolean(text: str) -> bool:
@@ -166,7 +178,7 @@ _OPTIONS = pytest.StashKey[Options]()
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "gradcheck(examples=None, seed=None, timeout=None, nasty=False): tune the gradient check of one declared function",
+        "gradcheck(examples=None, seed=None, timeout=None, nasty=False, mode='auto'): tune one declared check",
     )
     options = Options.from_config(config)
     worker = getattr(config, "workerinput", None)
@@ -387,6 +399,7 @@ class CheckItem(pytest.Item):
             timeout=tuned.get("timeout", options.timeout),
             database=None if (options.ci or options.seed_given or "seed" in tuned) else _profile_database(),
             nasty=bool(tuned.get("nasty", options.nasty)),
+            mode=tuned.get("mode", options.mode),
         )
         self.gradcheck_report = report
         if not report.ok:

@@ -55,6 +55,8 @@ class ParamReport:
     worst: list[tuple[tuple[int, ...], float, float]] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
     pattern: list[str] = field(default_factory=list)  # rows of X (wrong) . (right) ~ (excluded)
+    method: str = "entries"  # "entries": every checked entry compared; "probe": probes + bisection
+    n_wrong_estimated: bool = False  # bisection stopped early: at least n_wrong entries are wrong
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +72,8 @@ class ParamReport:
             "worst": [[list(i), _json_float(a), _json_float(n)] for i, a, n in self.worst],
             "hints": list(self.hints),
             "pattern": list(self.pattern),
+            "method": self.method,
+            "n_wrong_estimated": self.n_wrong_estimated,
         }
 
 

@@ -29,7 +29,8 @@ from hypothesis.errors import Flaky
 
 from . import diagnose
 from .adapters import Check, get_check
-from .compare import OK, WRONG, check_entries, probe_param
+from .compare import KINK, MAX_ENTRIES, OK, WRONG, ProbeResult, check_entries, probe_param
+from .localize import Located, locate
 from .errors import GradientError, SpecError
 from .numeric import CountingLoss
 from .problems import Problem, UserError, read_gradients
@@ -53,10 +54,14 @@ class Outcome:
     dims: dict[str, int]
     seed: int
     nasty: bool = False
+    mode: str = "auto"
     drawn: list[Any] = field(default_factory=list)
     errors: list[UserError] = field(default_factory=list)
     notes: list[tuple[str, str, list[str]]] = field(default_factory=list)
     probes: dict[str, str] = field(default_factory=dict)
+    probe_results: dict[str, ProbeResult] = field(default_factory=dict)
+    located: dict[str, Located] = field(default_factory=dict)
+    shapes: dict[str, tuple] = field(default_factory=dict)
     rel_errors: dict[str, float] = field(default_factory=dict)
     passes: int = 0
 
@@ -92,7 +97,7 @@ class _Analytic:
     eps: float = EPS  # machine epsilon of the precision the user's code computes in
 
 
-def _analytic_phase(problem: Problem, outcome: Outcome) -> _Analytic | None:
+def _analytic_phase(problem: Problem, outcome: Outcome, *, detectors: bool = True) -> _Analytic | None:
     """One forward and one backward, with the checks only they allow.
 
     Records in ``outcome``: errors in user code, gradients of the wrong shape or
@@ -119,6 +124,9 @@ def _analytic_phase(problem: Problem, outcome: Outcome) -> _Analytic | None:
     gradients = read_gradients(returned, problem.params, source=source, names=problem.grad_keys)
     for name, problem_found in gradients.problems.items():
         outcome.errors.append(problem_found)
+    eps = _working_eps(returned, problem.params, source, outcome)
+    if not detectors:  # probe mode: one forward and one backward, nothing more
+        return _Analytic(loss, f0, {n: np.array(g, dtype=np.float64) for n, g in gradients.values.items()}, eps)
     again = loss()
     if abs(again - f0) > 16 * EPS * max(abs(f0), 1e-300):
         outcome.notes.append((
@@ -128,7 +136,6 @@ def _analytic_phase(problem: Problem, outcome: Outcome) -> _Analytic | None:
             list(problem.params),
         ))
         return None
-    eps = _working_eps(returned, problem.params, source, outcome)
     kept = _check_accumulation(problem, gradients.values, source, outcome)
     return _Analytic(loss, f0, kept, eps)
 
@@ -211,9 +218,10 @@ def _ids(value: Any) -> set[int]:
     return set()
 
 
-def evaluate(check: Check, dims: Dims, seed: int, draw: Callable, *, nasty: bool = False) -> Outcome:
+def evaluate(check: Check, dims: Dims, seed: int, draw: Callable, *, nasty: bool = False,
+             mode: str = "auto") -> Outcome:
     """Judge one example with random-direction probes (about 4 passes per tensor)."""
-    outcome = Outcome(dims.as_dict(), seed, nasty)
+    outcome = Outcome(dims.as_dict(), seed, nasty, mode)
 
     def recording_draw(strategy):
         value = draw(strategy)
@@ -223,7 +231,7 @@ def evaluate(check: Check, dims: Dims, seed: int, draw: Callable, *, nasty: bool
     loss = None
     try:
         problem = check.build(dims, seed, recording_draw, nasty=nasty)
-        analytic = _analytic_phase(problem, outcome)
+        analytic = _analytic_phase(problem, outcome, detectors=mode != "probe")
         if analytic is None:
             return outcome
         loss = analytic.loss
@@ -232,13 +240,21 @@ def evaluate(check: Check, dims: Dims, seed: int, draw: Callable, *, nasty: bool
             param = problem.params[name]
             clipped = _clipped(grad, problem.clip)
             result = probe_param(loss, param, grad, f0=analytic.f0, eps=analytic.eps, rng=rng, exclude=clipped)
-            if result.status != OK and param.size <= CONFIRM_LIMIT:
+            if result.status != OK and param.size <= CONFIRM_LIMIT and mode != "probe":
                 # A probe through several exact kinks (ReLU zeros, pooling ties) can
                 # disagree with a valid sub-gradient; only single entries can tell
                 # a kink from a bug, so a disagreement is confirmed entry by entry.
                 entries = check_entries(loss, param, grad, f0=analytic.f0, eps=analytic.eps, rng=rng, exclude=clipped)
                 result.status = WRONG if entries.wrong.any() else OK
+            elif result.status == WRONG:
+                # Too large to confirm entry by entry (or probe mode): bisect to the wrong
+                # entries, each judged on its own line, so kinks are excluded there too.
+                found = locate(loss, param, grad, result, f0=analytic.f0, eps=analytic.eps, scale=_scale(grad))
+                outcome.located[name] = found
+                result.status = WRONG if found.wrong or not found.complete else OK
             outcome.probes[name] = result.status
+            outcome.probe_results[name] = result
+            outcome.shapes[name] = tuple(param.shape)
             outcome.rel_errors[name] = result.rel_error
     except UserError as err:
         outcome.errors.append(err)
@@ -251,12 +267,18 @@ def evaluate(check: Check, dims: Dims, seed: int, draw: Callable, *, nasty: bool
 
 
 def analyse(check: Check, outcome: Outcome) -> dict[str, ParamReport]:
-    """Per-entry comparison of every parameter at ``outcome``'s example."""
+    """The per-parameter report at ``outcome``'s example.
+
+    Every entry is compared (``mode="full"``, or ``"auto"`` up to CONFIRM_LIMIT
+    entries); otherwise a probe gives the verdict and bisection finds the wrong
+    entries (``"probe"``, or ``"auto"`` on large parameters).
+    """
     replay = iter(outcome.drawn)
-    fresh = Outcome(outcome.dims, outcome.seed, outcome.nasty)
+    mode = outcome.mode
+    fresh = Outcome(outcome.dims, outcome.seed, outcome.nasty, mode)
     problem = check.build(Dims(outcome.dims), outcome.seed, lambda strategy: next(replay), nasty=outcome.nasty)
     reports = {name: ParamReport(name, tuple(p.shape)) for name, p in problem.params.items()}
-    analytic = _analytic_phase(problem, fresh)
+    analytic = _analytic_phase(problem, fresh, detectors=mode != "probe")
     for err in fresh.errors:
         for name in err.params:
             reports[name].ok = False
@@ -266,11 +288,55 @@ def analyse(check: Check, outcome: Outcome) -> dict[str, ParamReport]:
     rng = np.random.default_rng([outcome.seed, 2])
     for name, grad in analytic.grads.items():
         param = problem.params[name]
-        entries = check_entries(analytic.loss, param, grad, f0=analytic.f0, eps=analytic.eps, rng=rng,
-                                exclude=_clipped(grad, problem.clip))
-        _fill(reports[name], entries, outcome.probes.get(name), Dims(outcome.dims), param.shape)
+        clipped = _clipped(grad, problem.clip)
+        if mode == "full" or (mode == "auto" and param.size <= CONFIRM_LIMIT):
+            entries = check_entries(analytic.loss, param, grad, f0=analytic.f0, eps=analytic.eps, rng=rng,
+                                    exclude=clipped, max_entries=param.size if mode == "full" else MAX_ENTRIES)
+            _fill(reports[name], entries, outcome.probes.get(name), Dims(outcome.dims), param.shape)
+        else:
+            _fill_by_probe(reports[name], analytic, param, grad, rng, clipped)
     outcome.passes = max(outcome.passes, analytic.loss.calls)
     return reports
+
+
+def _fill_by_probe(report: ParamReport, analytic: _Analytic, param: np.ndarray, grad: np.ndarray,
+                   rng: np.random.Generator, clipped: np.ndarray | None) -> None:
+    result = probe_param(analytic.loss, param, grad, f0=analytic.f0, eps=analytic.eps, rng=rng, exclude=clipped)
+    found = None
+    if result.status == WRONG:
+        found = locate(analytic.loss, param, grad, result, f0=analytic.f0, eps=analytic.eps, scale=_scale(grad))
+    _probe_report(report, result, found)
+
+
+def _probe_report(report: ParamReport, result: ProbeResult, found: Located | None) -> None:
+    """The verdict of a probe; when wrong, the entries bisection found (kinks excluded)."""
+    report.method = "probe"
+    report.n_checked = int(np.prod(report.shape))
+    report.max_abs_error, report.max_rel_error = result.error, result.rel_error
+    if found is None:
+        return
+    wrong = sorted(found.wrong, key=lambda i: -abs(found.entries[i][0] - found.entries[i][1]))
+    report.n_excluded = sum(status == KINK for _, _, status in found.entries.values())
+    report.n_wrong = len(wrong)
+    report.n_wrong_estimated = not found.complete
+    report.worst = [(tuple(int(k) for k in np.unravel_index(i, report.shape)), *found.entries[i][:2])
+                    for i in wrong[:KEPT_ENTRIES]]
+    if wrong or not found.complete:
+        report.ok, report.status = False, "wrong"
+        report.max_abs_error = max((abs(found.entries[i][0] - found.entries[i][1]) for i in wrong),
+                                   default=result.error)
+
+
+def _reports_from_probes(outcome: Outcome) -> dict[str, ParamReport]:
+    reports = {}
+    for name, result in outcome.probe_results.items():
+        reports[name] = ParamReport(name, outcome.shapes[name])
+        _probe_report(reports[name], result, outcome.located.get(name))
+    return reports
+
+
+def _scale(grad: np.ndarray) -> float:
+    return float(np.max(np.abs(grad), initial=0.0))
 
 
 def _clipped(grad: np.ndarray, clip: float | None) -> np.ndarray | None:
@@ -344,6 +410,7 @@ class _Search:
 def _search(
     check: Check, examples: int, seed: int, deadline: float | None, database: ExampleDatabase | None = None,
     nasty: bool = False,
+    mode: str = "auto",
 ) -> tuple[_Search, Outcome | None]:
     state = _Search()
 
@@ -362,7 +429,7 @@ def _search(
     def run(dims, value_seed, data):
         if deadline is not None and time.monotonic() > deadline:
             raise _Timeout()
-        outcome = evaluate(check, dims, value_seed, data.draw, nasty=nasty)
+        outcome = evaluate(check, dims, value_seed, data.draw, nasty=nasty, mode=mode)
         state.record(outcome)
         if outcome.failed:
             raise _ExampleFailed(outcome)
@@ -414,6 +481,7 @@ def check(
     timeout: float | None = None,
     database: ExampleDatabase | None = None,
     nasty: bool = False,
+    mode: str = "auto",
 ) -> Report:
     """Search configurations for one where the gradients are wrong.
 
@@ -425,8 +493,13 @@ def check(
     replayed first next time (the pytest plugin passes the profile's).
     ``nasty=True`` puts half of the drawn values on a grid of halves (exact
     zeros, ties, round bounds), where non-smooth code has its kinks.
+    ``mode``: ``"auto"`` (probes, then every entry of the reported example, or
+    bisection on parameters above CONFIRM_LIMIT entries), ``"probe"`` (probes and
+    bisection only: about 4 forward passes per tensor; no determinism or
+    accumulation detectors) or ``"full"`` (every entry of the reported example).
     """
     chk = get_check(target)
+    _check_mode(mode)
     examples = DEFAULT_EXAMPLES if examples is None else examples
     if not isinstance(examples, int) or isinstance(examples, bool) or examples < 1:
         raise SpecError(f"expected examples to be an int >= 1, got examples={examples!r}")
@@ -438,7 +511,7 @@ def check(
     timed_out = False
     with _time_limit(timeout) as deadline:
         try:
-            state, failure = _search(chk, examples, seed, deadline, database, nasty)
+            state, failure = _search(chk, examples, seed, deadline, database, nasty, mode)
         except _Timeout:
             timed_out, state, failure = True, None, None
     return _report(chk, state, failure, seed, timed_out=timed_out, timeout=timeout)
@@ -458,7 +531,11 @@ def _report(chk: Check, state: _Search | None, failure: Outcome | None, seed: in
     if shown is None:
         return report
     report.config = dict(shown.dims)
-    report.params = analyse(chk, shown) if not shown.errors or any(e.kind == "shape" for e in shown.errors) else {}
+    analysable = not shown.errors or any(e.kind == "shape" for e in shown.errors)
+    if shown.mode == "probe" and shown.probe_results:
+        report.params = _reports_from_probes(shown)  # the verdict as measured: no second look
+    else:
+        report.params = analyse(chk, shown) if analysable else {}
     for err in shown.errors:
         report.errors.append(err.message)
         report.findings.append(Finding(err.kind, err.message, list(err.params), dict(shown.dims)))
@@ -492,9 +569,11 @@ def _params_from_errors(chk: Check, outcome: Outcome) -> dict[str, ParamReport]:
     return out
 
 
-def check_at(target: Any, dims: Mapping[str, int], *, seed: int = 0, nasty: bool = False) -> Report:
+def check_at(target: Any, dims: Mapping[str, int], *, seed: int = 0, nasty: bool = False,
+             mode: str = "auto") -> Report:
     """Check exactly one example at the given dims: no search, no shrinking."""
     chk = get_check(target)
+    _check_mode(mode)
     at = chk.space.at(dims)
     outcomes: list[Outcome] = []
 
@@ -502,13 +581,21 @@ def check_at(target: Any, dims: Mapping[str, int], *, seed: int = 0, nasty: bool
               suppress_health_check=list(HealthCheck), phases=[Phase.generate])
     @given(data=st.data())
     def run(data):
-        outcomes.append(evaluate(chk, at, seed, data.draw, nasty=nasty))
+        outcomes.append(evaluate(chk, at, seed, data.draw, nasty=nasty, mode=mode))
 
     run()
     state = _Search()
     state.record(outcomes[0])
     failure = outcomes[0] if outcomes[0].failed else None
     return _report(chk, state, failure, seed, timed_out=False, timeout=None)
+
+
+MODES = ("auto", "probe", "full")
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise SpecError(f"expected mode to be one of {', '.join(MODES)}, got mode={mode!r}")
 
 
 def assert_gradients(target: Any, **kwargs) -> Report:

@@ -262,7 +262,7 @@ def test_bad_marker_and_bad_option_say_what_is_wrong(pytester):
     write(pytester, "test_layers.py", "import pytest\n" + LAYERS.replace(
         "@gc.backward_of", "@pytest.mark.gradcheck(exampels=3)\n@gc.backward_of", 1))
     result = pytester.runpytest()
-    in_order(result.stdout.str(), '@pytest.mark.gradcheck takes only keyword arguments examples, seed, timeout, nasty')
+    in_order(result.stdout.str(), '@pytest.mark.gradcheck takes only keyword arguments examples, seed, timeout, nasty, mode')
     result = pytester.runpytest("--gradcheck-examples", "zero")
     in_order(result.stderr.str(), '--gradcheck-examples: invalid literal for int()')
 
