@@ -234,26 +234,51 @@ class _Declared(Check):
                 others[name] = call_user(lambda s=spec: s.draw(dims, rng), (), f"args[{name!r}]")
         return values, others
 
-    def call_args(self, values: dict, others: dict) -> list:
-        """Fresh copies of every argument, in the signature's order."""
+    def call_args(self, values: dict, others: dict, *, fresh: bool = True) -> list:
+        """Every argument, in the signature's order: fresh copies, or read-only views.
+
+        The calls that look for writes into the arguments get copies; the many
+        calls of the numeric side get read-only views of the master arrays (no
+        copy per forward pass), which is safe once a copy showed no write.
+        """
         out = []
         for name in self.signature_names:
             if name in values:
-                out.append(self.layout.copy(values[name]))
+                out.append(self.layout.copy(values[name]) if fresh else self.layout.read_only(values[name]))
             elif name in others:
                 out.append(_fresh(others[name]))
             else:
                 break  # the rest take their defaults
         return out
 
-    def check_inputs_unchanged(self, values: dict, called: list, label: str, notes: list) -> None:
+    def call_reading(self, fn: Callable, values: dict, others: dict, label: str, writes: list, notes: list) -> Any:
+        """Call with read-only views of the arrays, or with copies once the function writes into them.
+
+        A write the copies did not show (the same values written back, ``out=x``)
+        raises on the view: that call is repeated with copies, and the write noted.
+        """
+        if not writes[0]:
+            try:
+                return call_user(fn, self.call_args(values, others, fresh=False), label)
+            except UserError as err:
+                if "read-only" not in err.message:
+                    raise
+                writes[0] = True
+                notes.append(("mutation", f"{label} writes into its arguments ({err.message})", list(self.wrt)))
+        return call_user(fn, self.call_args(values, others), label)
+
+    def check_inputs_unchanged(self, values: dict, called: list, label: str, notes: list) -> bool:
+        """Note every argument the call wrote into; True if there was one."""
+        wrote = False
         for arg, given in zip(self.signature_names, called):
             if arg not in values:
                 continue
             for name, master, after in self.layout.changes(arg, values[arg], given):
                 change = _first_change(master, after)
                 if change:
+                    wrote = True
                     notes.append(("mutation", f"{label} wrote into its argument {name} ({change})", [name]))
+        return wrote
 
     def problem(self, values: dict, dims: Dims, loss, grads, notes: list, source: str) -> Problem:
         """The Problem over ``wrt``, with unrolled vectors cut into named pieces."""
@@ -337,12 +362,14 @@ class BackwardOf(_Declared):
         notes: list = []
         first = [outs]  # the engine's first loss() is at this very point: no second forward for it
 
+        writes = [False]  # set when a call with copies showed the forward writing into its inputs
+
         def loss() -> float:
             if first:
                 outs = first.pop()
             else:
                 with self.module_globals(values):
-                    outs, _ = self._outputs(call_user(self.fn, self.call_args(values, others), fname))
+                    outs, _ = self._outputs(self.call_reading(self.fn, values, others, fname, writes, notes))
             for i, (o, g) in enumerate(zip(outs, upstream)):
                 if o.shape != g.shape:
                     raise UserError("error", f"output {i} of {fname} changed shape from {g.shape} to {o.shape}")
@@ -355,7 +382,7 @@ class BackwardOf(_Declared):
         def backward_pass():
             called = self.call_args(values, others)
             _, cache = self._outputs(call_user(self.fn, called, fname))
-            self.check_inputs_unchanged(values, called, fname, notes)
+            writes[0] = self.check_inputs_unchanged(values, called, fname, notes) or writes[0]
             before = diagnose.snapshot(cache, "cache")
             douts = [g.copy() for g in upstream]
             returned = call_user(self.backward, [*douts, cache], self.name)
@@ -408,15 +435,17 @@ class ReturnsGrad(_Declared):
         values, others = self.draw_inputs(dims, rng, draw, nasty)
         notes: list = []
 
+        writes = [True]  # copies until a call with copies showed no write into the inputs
+
         def loss() -> float:
             with self.module_globals(values):
-                return self._split(call_user(self.fn, self.call_args(values, others), self.name))[0]
+                return self._split(self.call_reading(self.fn, values, others, self.name, writes, notes))[0]
 
         def grads():
             called = self.call_args(values, others)
             with self.module_globals(values):
                 _, returned = self._split(call_user(self.fn, called, self.name))
-            self.check_inputs_unchanged(values, called, self.name, notes)
+            writes[0] = self.check_inputs_unchanged(values, called, self.name, notes)
             return returned
 
         return self.problem(values, dims, loss, grads, notes, self.name)

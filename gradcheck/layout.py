@@ -155,6 +155,12 @@ class Layout:
             return {k: v.copy() for k, v in value.items()}
         return value.copy()
 
+    def read_only(self, value: Any) -> Any:
+        """A read-only view of one argument: no copy, and a write raises instead of corrupting it."""
+        if isinstance(value, dict):
+            return {k: _read_only(v) for k, v in value.items()}
+        return _read_only(value)
+
     def changes(self, arg: str, before: Any, after: Any) -> list[tuple[str, np.ndarray, Any]]:
         """``(name, master, what the call left)`` pairs to compare for mutation."""
         if isinstance(before, dict):
@@ -177,6 +183,12 @@ class Layout:
         for name, grad in found.values.items():
             out.update(self._pieces(name, grad, dims) if name in self.unrolled else {name: grad})
         return out
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 def _known(name: str, arg_names: Sequence[str], owner: str, what: str) -> None:

@@ -228,7 +228,7 @@ def evaluate(check: Check, dims: Dims, seed: int, draw: Callable, *, nasty: bool
         outcome.drawn.append(value)
         return value
 
-    loss = None
+    loss = problem = None
     try:
         problem = check.build(dims, seed, recording_draw, nasty=nasty)
         analytic = _analytic_phase(problem, outcome, detectors=mode != "probe")
@@ -260,6 +260,8 @@ def evaluate(check: Check, dims: Dims, seed: int, draw: Callable, *, nasty: bool
         outcome.errors.append(err)
     finally:
         outcome.passes = loss.calls if loss is not None else 0
+        if problem is not None:  # notes the adapter made during the probes (a write seen late)
+            outcome.notes += [n for n in problem.notes if n not in outcome.notes]
     return outcome
 
 

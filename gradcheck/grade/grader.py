@@ -1,18 +1,22 @@
 """Grade every submission in a folder, in parallel, and always write the results.
 
-Each submission is graded by a trusted grader process (a process pool of
-``jobs``), which itself talks to the submission's sandboxed worker.  Results are
-collected as they come; if the grading is interrupted (Ctrl-C, SIGTERM), the
-submissions not graded yet are recorded as ``interrupted`` and every results
-file is still written.
+Each submission is graded by its own trusted grader process (``python -m
+gradcheck.grade.grader``), which talks to the submission's sandboxed worker and
+prints one JSON record.  At most ``jobs`` run at once.  If the grading is
+interrupted (Ctrl-C, SIGTERM), the graders are killed -- their sandboxes die with
+them -- the submissions not graded yet are recorded as ``interrupted``, and every
+results file is still written.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as futures
-import multiprocessing
+import json
+import os
 import signal
+import subprocess
 import sys
+import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -20,10 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
-from .session import grade_submission, student_id, unrun_record
 from .assignment import load_assignment
+from .sandbox import kill_all
+from .session import grade_submission, student_id, unrun_record
 
-__all__ = ["find_submissions", "grade_folder"]
+__all__ = ["find_submissions", "grade_folder", "required_failures"]
+
+#: Time a grader process gets beyond the submission's own limit (start-up, the last check).
+GRACE = 30.0
 
 
 def find_submissions(folder: Path) -> list[Path]:
@@ -42,9 +50,48 @@ def seed_for(student: str, seed: int, vary: bool) -> int:
     return (seed + zlib.crc32(student.encode())) % 2**31 if vary else seed
 
 
-def _grade_task(path: str, spec_path: str, seed: int, examples: int, timeout: float, memory_mb: int) -> dict:
-    specs = load_assignment(Path(spec_path))
-    return grade_submission(Path(path), specs, seed=seed, examples=examples, timeout=timeout, memory_mb=memory_mb)
+class _Graders:
+    """The running grader processes, so that an interrupt can kill them all."""
+
+    def __init__(self):
+        self.lock, self.running, self.stopped = threading.Lock(), set(), False
+
+    def run(self, args: list[str], timeout: float) -> subprocess.CompletedProcess | None:
+        with self.lock:
+            if self.stopped:
+                return None
+            proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            self.running.add(proc)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        finally:
+            with self.lock:
+                self.running.discard(proc)
+        return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopped = True
+            for proc in self.running:
+                proc.terminate()  # SIGTERM: the grader kills its sandbox, then exits
+
+
+def _grade_in_process(graders: _Graders, path: Path, spec_path: Path, specs, seed: int, examples: int,
+                      timeout: float, memory_mb: int) -> dict:
+    args = [sys.executable, "-m", "gradcheck.grade.grader", str(path), str(spec_path), str(seed), str(examples),
+            str(timeout), str(memory_mb)]
+    done = graders.run(args, timeout + GRACE)
+    if done is None:
+        return _failed_record(path, specs, "interrupted", "grading was interrupted")
+    try:
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        detail = (done.stderr or "").strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
+        status = "interrupted" if graders.stopped else "crashed"
+        return _failed_record(path, specs, status, f"the grader process failed: {detail[0]}")
 
 
 def grade_folder(
@@ -55,35 +102,30 @@ def grade_folder(
     submissions = find_submissions(folder)
     results: dict[str, dict] = {}
     started = time.monotonic()
-    context = multiprocessing.get_context("spawn")
+    graders = _Graders()
     interrupted = False
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    pool = futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+    pool = futures.ThreadPoolExecutor(max_workers=jobs)
     try:
         pending = {
-            pool.submit(_grade_task, str(path), str(spec_path), seed_for(student_id(path), seed, vary_seed),
+            pool.submit(_grade_in_process, graders, path, spec_path, specs, seed_for(student_id(path), seed, vary_seed),
                         examples, timeout, memory_mb): path
             for path in submissions
         }
         for done in futures.as_completed(pending):
-            path = pending[done]
-            try:
-                record = done.result()
-            except Exception as exc:  # the grader process itself died: never lose the others
-                record = _failed_record(path, specs, "crashed", f"the grader process failed: {exc!r}")
+            record = done.result()
             results[record["id"]] = record
             if progress:
                 progress(len(results), len(submissions), record)
     except KeyboardInterrupt:
         interrupted = True
+        graders.stop()
     finally:
         signal.signal(signal.SIGTERM, previous)
-        if interrupted:  # stop the graders now; their sandboxes die with their pipes
-            for process in list(getattr(pool, "_processes", {}).values()):
-                process.terminate()
-        pool.shutdown(wait=not interrupted, cancel_futures=True)
+        pool.shutdown(wait=True, cancel_futures=True)
     for path in submissions:
-        if student_id(path) not in results:
+        record = results.get(student_id(path))
+        if record is None or (interrupted and record["status"] == "crashed"):
             results[student_id(path)] = _failed_record(path, specs, "interrupted", "grading was interrupted")
     ordered = [results[student_id(p)] for p in submissions]
     return {"spec": str(spec_path), "seed": seed, "vary_seed": vary_seed, "examples": examples,
@@ -94,6 +136,11 @@ def grade_folder(
 
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+def _exit_on_signal(signum, frame):
+    kill_all()
+    os._exit(128 + signum)
 
 
 def _failed_record(path: Path, specs, status: str, message: str) -> dict[str, Any]:
@@ -107,5 +154,18 @@ def required_failures(result: dict) -> list[tuple[str, str]]:
             if c.get("required") and not c["ok"]]
 
 
-if sys.platform == "win32":  # pragma: no cover
-    raise ImportError("the grader needs POSIX process limits (Linux or macOS)")
+
+def _main(argv: list[str]) -> int:
+    """A grader process: grade one submission, print its JSON record as the last line."""
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGINT, _exit_on_signal)
+    path, spec_path, seed, examples, timeout, memory_mb = argv
+    specs = load_assignment(Path(spec_path))
+    record = grade_submission(Path(path), specs, seed=int(seed), examples=int(examples), timeout=float(timeout),
+                              memory_mb=int(memory_mb))
+    print(json.dumps(record))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

@@ -79,6 +79,16 @@ class _Output(threading.Thread):
         return text + (f"\n[... {self.dropped} more bytes of output dropped]" if self.dropped else "")
 
 
+#: Sandboxes alive in this process, for :func:`kill_all` when the grader is stopped.
+LIVE: set["Sandbox"] = set()
+
+
+def kill_all() -> None:
+    """Kill every sandbox this process started (the grader is being stopped)."""
+    for sandbox in list(LIVE):
+        sandbox.kill()
+
+
 class Sandbox:
     """A worker process for one submission; :meth:`call` sends a request and waits for the reply."""
 
@@ -101,6 +111,7 @@ class Sandbox:
             pass_fds=(to_worker_r, from_worker_w), start_new_session=True,
             preexec_fn=_limits(memory_mb, cpu_seconds),
         )
+        LIVE.add(self)
         os.close(to_worker_r)
         os.close(from_worker_w)
         self.stdout, self.stderr = _Output(self.proc.stdout), _Output(self.proc.stderr)
@@ -173,6 +184,7 @@ class Sandbox:
         self.stdout.join(timeout=1)
         self.stderr.join(timeout=1)
         shutil.rmtree(self.home, ignore_errors=True)
+        LIVE.discard(self)
 
     def output(self) -> str:
         parts = [("stdout", self.stdout.text()), ("stderr", self.stderr.text())]
@@ -189,5 +201,16 @@ def _limits(memory_mb: int, cpu_seconds: float):
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024 * 1024, 64 * 1024 * 1024))
+        _die_with_parent()
 
     return apply
+
+
+def _die_with_parent() -> None:
+    """Linux: the worker is killed when the grader that started it dies, however it dies."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # elsewhere the CPU limit and the closed pipe end it
