@@ -17,7 +17,7 @@ import inspect
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, TypeVar
 
 import numpy as np
@@ -112,6 +112,19 @@ def _fresh(value: Any) -> Any:
             return copy.deepcopy(value)
         except Exception:
             return value
+    return value
+
+
+def _light_copy(value: Any) -> Any:
+    """Containers copied, arrays as read-only views: cheap per call, and nothing shared is writable."""
+    if isinstance(value, np.ndarray):
+        view = value.view()
+        view.flags.writeable = False
+        return view
+    if isinstance(value, dict):
+        return {k: _light_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_light_copy(v) for v in value]
     return value
 
 
@@ -242,11 +255,17 @@ class _Declared(Check):
         copy per forward pass), which is safe once a copy showed no write.
         """
         out = []
+        views = values.setdefault(_VIEWS, {}) if not fresh else None
         for name in self.signature_names:
             if name in values:
-                out.append(self.layout.copy(values[name]) if fresh else self.layout.read_only(values[name]))
+                if fresh:
+                    out.append(self.layout.copy(values[name]))
+                else:  # views of the masters show their current values: made once per example
+                    if name not in views:
+                        views[name] = self.layout.read_only(values[name])
+                    out.append(views[name])
             elif name in others:
-                out.append(_fresh(others[name]))
+                out.append(_fresh(others[name]) if fresh else _light_copy(others[name]))
             else:
                 break  # the rest take their defaults
         return out
@@ -290,12 +309,14 @@ class _Declared(Check):
         return Problem(params, loss, cut_grads, notes=notes, source=source,
                        grad_keys={} if unrolled else self.grad_keys, clip=self.clip)
 
-    @contextmanager
-    def module_globals(self, values: dict, *functions: Callable) -> Iterator[None]:
+    def module_globals(self, values: dict, *functions: Callable):
         """Fresh copies of the global parameters in the functions' modules, for one call."""
         if not self.global_names:
-            yield
-            return
+            return _NO_GLOBALS  # the common case costs nothing per forward pass
+        return self._set_globals(values, *functions)
+
+    @contextmanager
+    def _set_globals(self, values: dict, *functions: Callable) -> Iterator[None]:
         tables = {id(t): t for t in (getattr(f, "__globals__", None) for f in (self.fn, *functions)) if t is not None}
         saved = [(t, {n: t.get(n, _ABSENT) for n in self.global_names}) for t in tables.values()]
         for table, _ in saved:
@@ -313,6 +334,9 @@ class _Declared(Check):
 
 
 _ABSENT = object()
+#: Key, in an example's ``values``, of its cached read-only views (not an argument name).
+_VIEWS = "\0views"
+_NO_GLOBALS = nullcontext()
 
 
 def _parameter_names(fn: Callable, role: str) -> list[str]:
@@ -336,8 +360,8 @@ class BackwardOf(_Declared):
         self.name = _name(backward)
 
     def _outputs(self, result: Any) -> tuple[list, Any]:
-        label = _name(self.fn)
         if not isinstance(result, tuple) or len(result) < self.outputs + 1:
+            label = _name(self.fn)
             got = f"a tuple of {len(result)}" if isinstance(result, tuple) else type(result).__name__
             raise UserError(
                 "error",
@@ -349,20 +373,24 @@ class BackwardOf(_Declared):
             try:
                 outs.append(np.asarray(out, dtype=np.float64))
             except (TypeError, ValueError):
-                raise UserError("error", f"output {i} of {label} is a {type(out).__name__}, not an array") from None
+                raise UserError("error", f"output {i} of {_name(self.fn)} is a {type(out).__name__}, "
+                                         f"not an array") from None
         return outs, result[-1]
 
     def build(self, dims: Dims, seed: int, draw: Draw, *, nasty: bool = False) -> Problem:
         rng = np.random.default_rng(seed)
         values, others = self.draw_inputs(dims, rng, draw, nasty)
         fname = _name(self.fn)
-        with self.module_globals(values, self.backward):
-            outs, _ = self._outputs(call_user(self.fn, self.call_args(values, others), fname))
-        upstream = [rng.standard_normal(o.shape) for o in outs]
         notes: list = []
-        first = [outs]  # the engine's first loss() is at this very point: no second forward for it
-
-        writes = [False]  # set when a call with copies showed the forward writing into its inputs
+        with self.module_globals(values, self.backward):
+            called = self.call_args(values, others)
+            outs, cache = self._outputs(call_user(self.fn, called, fname))
+        # set when a call with copies showed the forward writing into its inputs
+        writes = [self.check_inputs_unchanged(values, called, fname, notes)]
+        upstream = [rng.standard_normal(o.shape) for o in outs]
+        # The engine's first loss() and first grads() are at this very point: this one
+        # forward serves both, so a verdict costs one forward and one backward besides probes.
+        first, first_cache = [outs], [cache]
 
         def loss() -> float:
             if first:
@@ -373,16 +401,19 @@ class BackwardOf(_Declared):
             for i, (o, g) in enumerate(zip(outs, upstream)):
                 if o.shape != g.shape:
                     raise UserError("error", f"output {i} of {fname} changed shape from {g.shape} to {o.shape}")
-            return float(sum(np.sum(o * g) for o, g in zip(outs, upstream)))
+            return float(sum(np.vdot(o, g) for o, g in zip(outs, upstream)))
 
         def grads():
             with self.module_globals(values, self.backward):
                 return backward_pass()
 
         def backward_pass():
-            called = self.call_args(values, others)
-            _, cache = self._outputs(call_user(self.fn, called, fname))
-            writes[0] = self.check_inputs_unchanged(values, called, fname, notes) or writes[0]
+            if first_cache:
+                cache = first_cache.pop()
+            else:
+                called = self.call_args(values, others)
+                _, cache = self._outputs(call_user(self.fn, called, fname))
+                writes[0] = self.check_inputs_unchanged(values, called, fname, notes) or writes[0]
             before = diagnose.snapshot(cache, "cache")
             douts = [g.copy() for g in upstream]
             returned = call_user(self.backward, [*douts, cache], self.name)
@@ -436,17 +467,28 @@ class ReturnsGrad(_Declared):
         notes: list = []
 
         writes = [True]  # copies until a call with copies showed no write into the inputs
+        pending: list = []  # the first call's gradients: the engine asks for them at the same point
+
+        def call_with_copies():
+            called = self.call_args(values, others)
+            with self.module_globals(values):
+                result = self._split(call_user(self.fn, called, self.name))
+            writes[0] = self.check_inputs_unchanged(values, called, self.name, notes)
+            return result
+
+        first = [True]
 
         def loss() -> float:
+            if first:  # the engine's first call: with copies, and its gradients kept for grads()
+                first.pop()
+                value, returned = call_with_copies()
+                pending.append(returned)
+                return value
             with self.module_globals(values):
                 return self._split(self.call_reading(self.fn, values, others, self.name, writes, notes))[0]
 
         def grads():
-            called = self.call_args(values, others)
-            with self.module_globals(values):
-                _, returned = self._split(call_user(self.fn, called, self.name))
-            writes[0] = self.check_inputs_unchanged(values, called, self.name, notes)
-            return returned
+            return pending.pop() if pending else call_with_copies()[1]
 
         return self.problem(values, dims, loss, grads, notes, self.name)
 

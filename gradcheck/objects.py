@@ -408,7 +408,17 @@ class ModelCheck(Check):
             except (TypeError, ValueError):
                 raise UserError("error", f"the loss {label}.{self.loss_method} returned is not a number: {result[0]!r:.60}") from None
 
-        return Problem(dict(params.arrays), lambda: evaluate()[0], lambda: evaluate()[1], watch=[],
+        pending: list = []  # the first call's gradients, asked for next at the same point
+
+        def loss() -> float:
+            value, grads = evaluate()
+            if first:
+                first.pop()
+                pending.append(grads)
+            return value
+
+        first = [True]
+        return Problem(dict(params.arrays), loss, lambda: pending.pop() if pending else evaluate()[1], watch=[],
                        source=f"{label}.{self.loss_method}")
 
     @staticmethod

@@ -1,0 +1,259 @@
+"""Forward passes and wall time of a gradient check, side by side, in one run.
+
+    python benchmarks/bench.py            # the table in the README (about a minute)
+    python benchmarks/bench.py --quick    # smaller sizes
+
+Each case is checked at one fixed configuration with ``gc.check_at`` in the three
+modes (probe: the verdict; auto: the default; full: every entry), next to the
+per-entry loop people write today (CS231n's ``eval_numerical_gradient_array``,
+re-implemented below as the baseline).  Passes are counted on the user's own
+forward.  "lower" is 2 passes per tensor (one central difference each).  Runs
+that would need more than MAX_RUN_PASSES passes are estimated from the measured
+time of one forward and marked ``~``.  ``torch.autograd.gradcheck`` is compared
+only when torch is installed (an optional extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import gradcheck as gc  # noqa: E402
+from gradcheck.adapters import get_check  # noqa: E402
+from reference_models import conv as conv_ref  # noqa: E402
+from reference_models import rnn_layers  # noqa: E402
+
+MAX_RUN_PASSES = 250_000
+
+
+class Counted:
+    """The user's forward, counting its calls and keeping the arguments of the last one."""
+
+    def __init__(self, fn):
+        self.fn, self.calls, self.last = fn, 0, None
+
+    def __call__(self, *args):
+        self.calls += 1
+        self.last = args
+        return self.fn(*args)
+
+
+def functional(name, forward, backward, spec, dims, size):
+    counted = Counted(forward)
+    wrapped = lambda *args: counted(*args)  # noqa: E731
+    wrapped.__signature__ = __import__("inspect").signature(forward)
+    check = gc.backward_of(wrapped, **spec)(backward)
+    _open_ranges(check)
+    return name, check, dims, counted, size
+
+
+def affine(P):
+    D = M = int(round(math.sqrt(P)))
+
+    def affine_forward(x, w, b):
+        return x @ w + b, (x, w)
+
+    def affine_backward(dout, cache):
+        x, w = cache
+        return dout @ w.T, x.T @ dout, dout.sum(axis=0)
+
+    return functional(f"affine {D}x{D}", affine_forward, affine_backward,
+                      {"shapes": {"x": "N,D", "w": "D,M", "b": "M"}}, {"N": 8, "D": D, "M": M}, D * M + 8 * D + M)
+
+
+def conv():
+    dims = {"N": 2, "C": 3, "F": 4, "H": 8, "W": 8, "HH": 3, "WW": 3, "S": 1, "P": 1}
+    return functional("naive conv 8x8 3->4", conv_ref.conv_forward_naive, conv_ref.conv_backward_naive,
+                      conv_ref.CONV, dims, 2 * 3 * 64 + 4 * 27 + 4)
+
+
+def rnn():
+    dims = {"N": 4, "T": 10, "D": 16, "H": 32}
+    return functional("RNN T=10 H=32", rnn_layers.rnn_forward, rnn_layers.rnn_backward, rnn_layers.RNN, dims,
+                      4 * 10 * 16 + 4 * 32 + 16 * 32 + 32 * 32 + 32)
+
+
+def mlp():
+    def mlp_loss(W1, b1, W2, b2, X, y):
+        h = np.maximum(0, X @ W1 + b1)
+        s = h @ W2 + b2
+        p = np.exp(s - s.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        n = X.shape[0]
+        loss = -np.log(p[np.arange(n), y]).mean()
+        ds = p.copy()
+        ds[np.arange(n), y] -= 1
+        ds /= n
+        dh = ds @ W2.T * (h > 0)
+        return loss, X.T @ dh, dh.sum(axis=0), h.T @ ds, ds.sum(axis=0)
+
+    counted = Counted(mlp_loss)
+    wrapped = lambda *args: counted(*args)  # noqa: E731
+    wrapped.__signature__ = __import__("inspect").signature(mlp_loss)
+    check = gc.returns_grad(
+        shapes={"W1": "D,H", "b1": "H", "W2": "H,C", "b2": "C"},
+        args={"X": lambda d, rng: rng.standard_normal((d.N, d.D)), "y": gc.labels("N", classes="C")},
+        ranges={"W1": (-0.05, 0.05), "W2": (-0.05, 0.05)},
+        dims={"N": (1, 4), "C": (2, 10)},
+    )(wrapped)
+    _open_ranges(check)
+    return "MLP 1000-1000-10", check, {"N": 16, "D": 1000, "H": 1000, "C": 10}, counted, 1000 * 1000 + 1000 + 10010
+
+
+def _open_ranges(check):
+    space = get_check(check).space
+    space.ranged = {n: (1, 10**7) for n in space.ranged}
+
+
+# ------------------------------------------------------------------ measuring
+
+
+def tool(check, dims, counted, mode):
+    counted.calls = 0
+    t0 = time.perf_counter()
+    report = gc.check_at(check, dims, mode=mode)
+    return counted.calls, time.perf_counter() - t0, report.ok
+
+
+def problem_for(check, dims, counted):
+    chk = get_check(check)
+    problem = chk.build(chk.space.at(dims), 0, lambda strategy: None)
+    problem.loss()
+    problem.loss()  # now counted.last holds read-only views of the very arrays problem.params perturbs
+    return problem
+
+
+def reduce_to_scalar(result, upstream):
+    first = result[0] if isinstance(result, tuple) else result
+    first = np.asarray(first, dtype=np.float64)
+    if first.ndim == 0:
+        return float(first)
+    if "g" not in upstream:
+        upstream["g"] = np.random.default_rng(1).standard_normal(first.shape)
+    return float(np.sum(first * upstream["g"]))
+
+
+def forward_seconds(counted, repeat=10):
+    args = counted.last
+    counted.fn(*args)
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        counted.fn(*args)
+    return (time.perf_counter() - t0) / repeat
+
+
+def baseline(problem, counted):
+    """eval_numerical_gradient_array on every parameter: perturb in place, call the forward, 2 passes per entry."""
+    args, upstream, h = counted.last, {}, 1e-5
+    calls, t0 = 0, time.perf_counter()
+    for p in problem.params.values():
+        grad = np.zeros_like(p)
+        it = np.nditer(p, flags=["multi_index"], op_flags=["readwrite"])
+        while not it.finished:
+            ix = it.multi_index
+            old = p[ix]
+            p[ix] = old + h
+            pos = reduce_to_scalar(counted.fn(*args), upstream)
+            p[ix] = old - h
+            neg = reduce_to_scalar(counted.fn(*args), upstream)
+            p[ix] = old
+            grad[ix] = (pos - neg) / (2 * h)
+            calls += 2
+            it.iternext()
+    return calls, time.perf_counter() - t0
+
+
+def _print(rows) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+
+
+def localization(sizes) -> list[tuple[str, ...]]:
+    """Passes beyond the verdict to find k corrupted entries of w, against 2*log2(P) + 8 per entry."""
+    rows = [("corrupted entries of w", "P", "k", "beyond verdict", "bound k(2log2P+8)", "found", "seconds")]
+    for P in sizes:
+        for k in (1, 3):
+            D = int(round(math.sqrt(P)))
+            bad = [int(i) for i in np.random.default_rng(k).choice(D * D, size=k, replace=False)]
+            name, check, dims, counted, _ = affine_with_bad_entries(D, bad)
+            counted.calls = 0
+            t0 = time.perf_counter()
+            report = gc.check_at(check, dims, mode="probe")
+            seconds = time.perf_counter() - t0
+            found = sorted(int(np.ravel_multi_index(i, (D, D))) for i, _, _ in report.params["w"].worst)
+            verdict = 4 * 3 + 1  # three tensors, one analytic forward
+            rows.append((name, str(D * D), str(k), str(counted.calls - verdict), f"{k * (2 * math.log2(D * D) + 8):.0f}",
+                         "all" if found == sorted(bad) else f"{len(set(found) & set(bad))}/{k}", f"{seconds:.2f}"))
+    return rows
+
+
+def affine_with_bad_entries(D, bad):
+    def affine_forward(x, w, b):
+        return x @ w + b, (x, w)
+
+    def affine_backward(dout, cache):
+        x, w = cache
+        dw = x.T @ dout
+        dw.flat[bad] += 0.5
+        return dout @ w.T, dw, dout.sum(axis=0)
+
+    return functional(f"affine {D}x{D}", affine_forward, affine_backward,
+                      {"shapes": {"x": "N,D", "w": "D,M", "b": "M"}}, {"N": 8, "D": D, "M": D}, D * D)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, no 1M MLP")
+    args = parser.parse_args()
+    sizes = [10**3, 10**4] if args.quick else [10**3, 10**4, 10**5, 10**6]
+    cases = [affine(P) for P in sizes] + [conv(), rnn()] + ([] if args.quick else [mlp()])
+    try:
+        import torch  # noqa: F401
+
+        torch_note = "torch is installed but its columns are not implemented in this script yet"
+    except ImportError:
+        torch_note = "torch not installed: torch.autograd.gradcheck skipped (pip install torch==2.13.0 to compare)"
+
+    head = ("case", "params", "lower", "probe", "auto", "full", "loop", "loop/probe", "probe/lower",
+            "t probe", "t auto", "t full", "t loop", "full vs fwd")
+    rows = [head]
+    for name, check, dims, counted, size in cases:
+        tensors = len(get_check(check).wrt)
+        p_n, p_t, ok_p = tool(check, dims, counted, "probe")
+        a_n, a_t, ok_a = tool(check, dims, counted, "auto")
+        problem = problem_for(check, dims, counted)
+        fwd = forward_seconds(counted)
+        if 2 * size <= MAX_RUN_PASSES:
+            f_n, f_t, ok_f = tool(check, dims, counted, "full")
+            problem = problem_for(check, dims, counted)
+            l_n, l_t = baseline(problem, counted)
+            full = (str(f_n), f"{f_t:.2f}", f"{100 * (f_t / (f_n * fwd) - 1):+.0f}%")
+            loop = (str(l_n), f"{l_t:.2f}")
+        else:
+            f_n, l_n = 2 * size, 2 * size
+            full = (f"~{f_n}", f"~{f_n * fwd:.0f}", "-")
+            loop = (f"~{l_n}", f"~{l_n * fwd:.0f}")
+        lower = 2 * tensors
+        rows.append((name, str(size), str(lower), str(p_n), str(a_n), full[0], loop[0], f"{l_n / p_n:.0f}x",
+                     f"{p_n / lower:.1f}x", f"{p_t:.2f}", f"{a_t:.2f}", full[1], loop[1], full[2]))
+        if not (ok_p and ok_a):
+            print(f"warning: {name} did not pass", file=sys.stderr)
+    _print(rows)
+    print()
+    _print(localization(sizes))
+    print("\npasses: forward passes of the user's code at one example; t: seconds (noisy, shared machine);"
+          "\nfull vs fwd: full-mode time over (its passes x one bare forward) - 1, the harness overhead;"
+          f"\n~: estimated from one forward's time, not run.\n{torch_note}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
