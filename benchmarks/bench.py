@@ -9,8 +9,8 @@ per-entry loop people write today (CS231n's ``eval_numerical_gradient_array``,
 re-implemented below as the baseline).  Passes are counted on the user's own
 forward.  "lower" is 2 passes per tensor (one central difference each).  Runs
 that would need more than MAX_RUN_PASSES passes are estimated from the measured
-time of one forward and marked ``~``.  ``torch.autograd.gradcheck`` is compared
-only when torch is installed (an optional extra).
+time of one forward and marked ``~``.  ``torch.autograd.gradcheck`` (slow and
+``fast_mode``) is compared when torch is installed (``pip install -e .[bench]``).
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ def functional(name, forward, backward, spec, dims, size):
     wrapped.__signature__ = __import__("inspect").signature(forward)
     check = gc.backward_of(wrapped, **spec)(backward)
     _open_ranges(check)
+    check.torch_wrap = ("pair", backward)
     return name, check, dims, counted, size
 
 
@@ -104,6 +105,7 @@ def mlp():
         dims={"N": (1, 4), "C": (2, 10)},
     )(wrapped)
     _open_ranges(check)
+    check.torch_wrap = ("loss", None)
     return "MLP 1000-1000-10", check, {"N": 16, "D": 1000, "H": 1000, "C": 10}, counted, 1000 * 1000 + 1000 + 10010
 
 
@@ -209,6 +211,73 @@ def affine_with_bad_entries(D, bad):
                       {"shapes": {"x": "N,D", "w": "D,M", "b": "M"}}, {"N": 8, "D": D, "M": D}, D * D)
 
 
+# ---------------------------------------------------------------------- torch
+
+#: torch's slow mode builds whole Jacobians: run it only below this many passes.
+MAX_TORCH_SLOW = 30_000
+
+
+def torch_gradcheck(check, dims, counted, size, fast: bool):
+    """torch.autograd.gradcheck on the same NumPy code, wrapped in an autograd.Function."""
+    import torch
+
+    chk = get_check(check)
+    kind, backward = check.torch_wrap
+    problem = problem_for(check, dims, counted)
+    args = list(counted.last)  # read-only views of the example's arrays, others as drawn
+    names = list(chk.signature_names)
+    wrt = [names.index(n) for n in chk.wrt]
+
+    def call(arrays):
+        full = list(args)
+        for i, a in zip(wrt, arrays):
+            full[i] = a
+        return counted(*full)
+
+    class NumpyFunction(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, *tensors):
+            result = call([t.detach().numpy() for t in tensors])
+            if kind == "pair":
+                ctx.cache = result[-1]
+                return torch.from_numpy(np.ascontiguousarray(result[0], dtype=np.float64))
+            ctx.grads = result[1:]
+            return torch.tensor(float(result[0]), dtype=torch.float64)
+
+        @staticmethod
+        def backward(ctx, grad_out):
+            if kind == "pair":
+                grads = backward(grad_out.numpy().copy(), ctx.cache)
+            else:
+                grads = [g * float(grad_out) for g in ctx.grads]
+            return tuple(torch.from_numpy(np.ascontiguousarray(g, dtype=np.float64)) for g in grads)
+
+    inputs = tuple(torch.tensor(np.array(args[i], dtype=np.float64), requires_grad=True) for i in wrt)
+    counted.calls = 0
+    t0 = time.perf_counter()
+    ok = torch.autograd.gradcheck(NumpyFunction.apply, inputs, eps=1e-6, atol=1e-5, rtol=1e-3,
+                                  fast_mode=fast, raise_exception=False)
+    return counted.calls, time.perf_counter() - t0, ok
+
+
+def torch_cells(check, dims, counted, size, fwd):
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return ("-", "-", "-", "-")
+    f_n, f_t, ok_fast = torch_gradcheck(check, dims, counted, size, fast=True)
+    if not ok_fast:
+        print("warning: torch fast_mode gradcheck did not pass", file=sys.stderr)
+    if 2 * size <= MAX_TORCH_SLOW:
+        s_n, s_t, ok_slow = torch_gradcheck(check, dims, counted, size, fast=False)
+        if not ok_slow:
+            print("warning: torch gradcheck did not pass", file=sys.stderr)
+        slow = (str(s_n), f"{s_t:.2f}")
+    else:
+        slow = (f"~{2 * size}", f"~{2 * size * fwd:.0f}+")
+    return (slow[0], slow[1], str(f_n), f"{f_t:.2f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, no 1M MLP")
@@ -216,14 +285,15 @@ def main() -> int:
     sizes = [10**3, 10**4] if args.quick else [10**3, 10**4, 10**5, 10**6]
     cases = [affine(P) for P in sizes] + [conv(), rnn()] + ([] if args.quick else [mlp()])
     try:
-        import torch  # noqa: F401
+        import torch
 
-        torch_note = "torch is installed but its columns are not implemented in this script yet"
+        torch_note = (f"torch {torch.__version__}: torch.autograd.gradcheck (slow: whole Jacobians; fast_mode=True) "
+                      f"on the same NumPy code in an autograd.Function")
     except ImportError:
-        torch_note = "torch not installed: torch.autograd.gradcheck skipped (pip install torch==2.13.0 to compare)"
+        torch_note = "torch not installed: its columns are '-' (pip install -e .[bench] to compare)"
 
-    head = ("case", "params", "lower", "probe", "auto", "full", "loop", "loop/probe", "probe/lower",
-            "t probe", "t auto", "t full", "t loop", "full vs fwd")
+    head = ("case", "params", "lower", "probe", "auto", "full", "loop", "torch", "torch fast", "loop/probe",
+            "probe/lower", "t probe", "t auto", "t full", "t loop", "t torch", "t fast", "full vs fwd")
     rows = [head]
     for name, check, dims, counted, size in cases:
         tensors = len(get_check(check).wrt)
@@ -242,8 +312,10 @@ def main() -> int:
             full = (f"~{f_n}", f"~{f_n * fwd:.0f}", "-")
             loop = (f"~{l_n}", f"~{l_n * fwd:.0f}")
         lower = 2 * tensors
-        rows.append((name, str(size), str(lower), str(p_n), str(a_n), full[0], loop[0], f"{l_n / p_n:.0f}x",
-                     f"{p_n / lower:.1f}x", f"{p_t:.2f}", f"{a_t:.2f}", full[1], loop[1], full[2]))
+        t_slow, t_slow_t, t_fast, t_fast_t = torch_cells(check, dims, counted, size, fwd)
+        rows.append((name, str(size), str(lower), str(p_n), str(a_n), full[0], loop[0], t_slow, t_fast,
+                     f"{l_n / p_n:.0f}x", f"{p_n / lower:.1f}x", f"{p_t:.2f}", f"{a_t:.2f}", full[1], loop[1],
+                     t_slow_t, t_fast_t, full[2]))
         if not (ok_p and ok_a):
             print(f"warning: {name} did not pass", file=sys.stderr)
     _print(rows)
