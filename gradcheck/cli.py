@@ -28,6 +28,7 @@ DEMO = [
     ("reference_models.softmax_loss", "softmax_loss", True, "softmax cross-entropy returning (loss, dx)"),
     ("reference_models.mlp", "nn_cost", True, "two-layer network on an unrolled theta"),
     ("reference_models.mlp", "nn_cost_flipped_sigmoid", False, "seed 003: sigmoid written 1/(1+exp(z))"),
+    ("reference_models.mlp", "nn_cost_output_derivative", False, "seed 001: output delta times f'(z) with cross-entropy"),
     ("reference_models.char_rnn", "make_char_rnn", True, "char RNN with BPTT"),
     ("reference_models.char_rnn", "make_char_rnn_buggy", False, "seed 002: BPTT adds dHin[t], not dHin[t+1]"),
     ("reference_models.rnn", "make_fixed_recurrent_layer", True, "per-step recurrent layer, fixed calc_delta_k"),

@@ -21,7 +21,7 @@ def sigmoid_flipped(z):
     return 1 / (1 + np.exp(z))
 
 
-def _cost_and_grad(theta, X, y, input_size, hidden_size, num_labels, lam, act):
+def _cost_and_grad(theta, X, y, input_size, hidden_size, num_labels, lam, act, output_derivative=False):
     m = X.shape[0]
     split = hidden_size * (input_size + 1)
     theta1 = theta[:split].reshape(hidden_size, input_size + 1)
@@ -38,6 +38,10 @@ def _cost_and_grad(theta, X, y, input_size, hidden_size, num_labels, lam, act):
 
     # Backpropagation, written for the standard sigmoid: s'(z) = s(z) * (1 - s(z)).
     del3 = a3 - Y
+    if output_derivative:
+        # Seed 001's question: d = (a - y) * f'(z) is the delta of a squared error; with the
+        # cross-entropy cost the sigmoid's derivative cancels and d = a - y.
+        del3 = del3 * a3 * (1 - a3)
     s2 = act(z2)
     del2 = (del3 @ theta2[:, 1:]) * s2 * (1 - s2)
     grad1 = del2.T @ a1 / m
@@ -77,3 +81,10 @@ def nn_cost_flipped_sigmoid(theta, X, y, input_size, hidden_size, num_labels, la
     Theta2's data term is sign-flipped while its regularisation term is not.
     """
     return _cost_and_grad(theta, X, y, input_size, hidden_size, num_labels, lam, sigmoid_flipped)
+
+
+@pytest.mark.xfail(strict=True, reason="seed 001: output delta (a - y) * f'(z) with a cross-entropy cost")
+@gc.returns_grad(**SPEC)
+def nn_cost_output_derivative(theta, X, y, input_size, hidden_size, num_labels, lam):
+    """Buggy (seed 001): multiplies the output delta by the sigmoid's derivative."""
+    return _cost_and_grad(theta, X, y, input_size, hidden_size, num_labels, lam, sigmoid, output_derivative=True)

@@ -64,6 +64,12 @@ def test_seed_003_flipped_sigmoid_is_a_sign_flip_on_theta2s_bias_column():
             assert analytic == pytest.approx(-numeric, rel=1e-5)
 
 
+def test_seed_001_output_delta_with_the_sigmoid_derivative_names_both_pieces():
+    report = gc.check(mlp.nn_cost_output_derivative, seed=0)
+    # The wrong output delta flows back into the hidden layer: both pieces are wrong.
+    assert report.wrong_params() == ["Theta1", "Theta2"], report
+
+
 def test_seed_002_bptt_off_by_one_names_the_recurrent_parameters_only():
     report = gc.check(char_rnn.make_char_rnn_buggy, seed=0)
     wrong = set(report.wrong_params())
