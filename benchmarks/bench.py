@@ -223,7 +223,7 @@ def torch_gradcheck(check, dims, counted, size, fast: bool):
 
     chk = get_check(check)
     kind, backward = check.torch_wrap
-    problem = problem_for(check, dims, counted)
+    problem_for(check, dims, counted)  # leaves the example's arguments in counted.last
     args = list(counted.last)  # read-only views of the example's arrays, others as drawn
     names = list(chk.signature_names)
     wrt = [names.index(n) for n in chk.wrt]

@@ -1,0 +1,95 @@
+"""The session's results: records from every item (under xdist too), the summary, the JSON file."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import pytest
+
+from .pytest_items import ImportErrorItem, UndeclaredItem
+from .pytest_options import Options
+
+__all__ = ["Results", "error_record"]
+
+
+def error_record(item: ImportErrorItem) -> dict[str, Any]:
+    return {
+        "id": item.nodeid, "name": item.name, "ok": False, "config": {}, "examples": 0, "seed": None,
+        "errors": [item.message], "params": {},
+        "findings": [{"kind": item.kind, "params": [], "config": {}, "message": item.message}],
+    }
+
+
+
+class Results:
+    """Gathers the records on the controller; writes the summary and the JSON file."""
+
+    def __init__(self, config: pytest.Config, options: Options):
+        self.config = config
+        self.options = options
+        self.records: dict[str, dict] = {}
+        self.undeclared: dict[str, dict] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        record = getattr(report, "gradcheck", None)
+        if record is not None:
+            record = dict(record)
+            expected = getattr(report, "wasxfail", None)
+            if report.failed or expected is not None:
+                record["ok"] = False
+            if expected is not None:
+                record["expected_failure"] = expected or True
+            self.records[report.nodeid] = record
+        undeclared = getattr(report, "gradcheck_undeclared", None)
+        if undeclared is not None:
+            self.undeclared[report.nodeid] = undeclared
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        for item in session.items:
+            if isinstance(item, UndeclaredItem):
+                self.undeclared.setdefault(item.nodeid, {"id": item.nodeid, "name": item.name,
+                                                         "message": item.convention.message})
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if not self.records and not self.undeclared:
+            return
+        tr = terminalreporter
+        tr.write_sep("=", "gradcheck summary")
+        failed = [r for r in self.records.values() if not r["ok"] and "expected_failure" not in r]
+        expected = [r for r in self.records.values() if "expected_failure" in r]
+        counts = f"{len(self.records)} checks, {len(failed)} failed" + (f", {len(expected)} failed as expected" if expected else "")
+        tr.write_line(f"{counts}; seed {self.options.seed} (rerun with --gradcheck-seed {self.options.seed})")
+        for record in failed:
+            tr.write_line(f"FAILED {record['id']}: {_what_failed(record)}", red=True)
+        for record in expected:
+            tr.write_line(f"XFAIL {record['id']}: {_what_failed(record)}", yellow=True)
+        for item in self.undeclared.values():
+            tr.write_line(f"NOT CHECKED {item['id']}: {item['message']}", yellow=True)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.options.json is None or hasattr(self.config, "workerinput"):
+            return  # only the controller writes, once
+        data = {
+            "seed": self.options.seed,
+            "checks": [self.records[k] for k in sorted(self.records)],
+            "not_checked": [self.undeclared[k] for k in sorted(self.undeclared)],
+        }
+        path = self.options.json
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(partial, path)
+
+
+def _what_failed(record: dict) -> str:
+    wrong = [name for name, p in record["params"].items() if not p["ok"]]
+    kinds = sorted({f["kind"] for f in record.get("findings", []) if f["kind"] not in ("mismatch", "kink-excluded")})
+    parts = []
+    if wrong:
+        parts.append("wrong " + ", ".join(wrong))
+    parts += kinds
+    dims = ", ".join(f"{k}={v}" for k, v in record["config"].items())
+    return "; ".join(parts or ["failed"]) + (f" (at {dims})" if dims else "")
