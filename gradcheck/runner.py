@@ -28,6 +28,7 @@ from hypothesis.database import ExampleDatabase
 from hypothesis.errors import Flaky
 
 from . import diagnose
+from .detectors import accumulation, working_precision
 from .adapters import Check, get_check
 from .compare import KINK, MAX_ENTRIES, OK, WRONG, ProbeResult, check_entries, probe_param
 from .localize import Located, locate
@@ -124,7 +125,8 @@ def _analytic_phase(problem: Problem, outcome: Outcome, *, detectors: bool = Tru
     gradients = read_gradients(returned, problem.params, source=source, names=problem.grad_keys)
     for name, problem_found in gradients.problems.items():
         outcome.errors.append(problem_found)
-    eps = _working_eps(returned, problem.params, source, outcome)
+    eps, note = working_precision(returned, problem.params, source)
+    outcome.notes += [note] if note else []
     if not detectors:  # probe mode: one forward and one backward, nothing more
         return _Analytic(loss, f0, {n: np.array(g, dtype=np.float64) for n, g in gradients.values.items()}, eps)
     again = loss()
@@ -136,72 +138,9 @@ def _analytic_phase(problem: Problem, outcome: Outcome, *, detectors: bool = Tru
             list(problem.params),
         ))
         return None
-    kept = _check_accumulation(problem, gradients.values, source, outcome)
+    kept, note = accumulation(problem, gradients.values, source)
+    outcome.notes += [note] if note else []
     return _Analytic(loss, f0, kept, eps)
-
-
-def _check_accumulation(
-    problem: Problem, first: dict[str, np.ndarray], source: str, outcome: Outcome
-) -> dict[str, np.ndarray]:
-    """Backward again, after a fresh forward at the same point, must give the same gradients.
-
-    ``loss()`` has just run again (for the determinism check), so this backward
-    has its own fresh forward; a different result means state carried between
-    calls, typically ``self.dW += ...`` into a buffer that is never reset.
-    Returns copies of the first gradients: the second call may overwrite the
-    buffers they live in, and the first call is the one that is judged.
-    """
-    kept = {name: np.array(g, dtype=np.float64, copy=True) for name, g in first.items()}
-    try:
-        again = read_gradients(problem.grads(), problem.params, source=source, names=problem.grad_keys).values
-    except Exception:  # an error here was already reported by the first call, or is not ours to judge
-        return kept
-    changed = []
-    for name, g in kept.items():
-        other = again.get(name)
-        if other is None or other.shape != g.shape:
-            continue
-        scale = float(np.max(np.abs(g), initial=0.0))
-        differ = np.abs(other - g) > 1e-9 * scale + 1e-300
-        if differ.any():
-            i = tuple(int(k) for k in np.argwhere(differ)[0])
-            changed.append((name, f"{name}{list(i)}: {g[i]:.6g} then {other[i]:.6g}"))
-    if changed:
-        outcome.notes.append((
-            "accumulation",
-            f"calling {source} a second time, after a fresh forward pass at the same point, gave different "
-            f"gradients ({'; '.join(text for _, text in changed)}): gradients accumulate across calls "
-            f"(`+=` into a gradient buffer that is never reset?)",
-            [name for name, _ in changed],
-        ))
-    return kept
-
-
-def _working_eps(returned: Any, params: Mapping[str, np.ndarray], source: str, outcome: Outcome) -> float:
-    """float32 code (gradients or parameters in float32) is checked with float32 tolerances."""
-    dtypes = {a.dtype for a in _arrays(returned)} | {p.dtype for p in params.values()}
-    low = [d for d in dtypes if np.issubdtype(d, np.floating) and np.finfo(d).eps > EPS]
-    if not low:
-        return EPS
-    dtype = max(low, key=lambda d: np.finfo(d).eps)
-    eps = float(np.finfo(dtype).eps)
-    outcome.notes.append((
-        "precision",
-        f"{source} computes in {dtype}: the check ran at {dtype} precision (machine epsilon {eps:.1e} instead of "
-        f"{EPS:.1e}); step sizes and tolerances were scaled to it, so small errors are not reported",
-        [],
-    ))
-    return eps
-
-
-def _arrays(value: Any) -> list[np.ndarray]:
-    if isinstance(value, np.ndarray):
-        return [value]
-    if isinstance(value, Mapping):
-        value = list(value.values())
-    if isinstance(value, (list, tuple)):
-        return [a for v in value for a in _arrays(v)]
-    return []
 
 
 def _watch_label(obj: Any, i: int) -> str:
