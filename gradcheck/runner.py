@@ -28,6 +28,7 @@ from hypothesis.database import ExampleDatabase
 from hypothesis.errors import Flaky
 
 from . import diagnose
+from .detectors import EPS as DOUBLE_EPS
 from .detectors import accumulation, working_precision
 from .adapters import Check, get_check
 from .compare import KINK, MAX_ENTRIES, OK, WRONG, ProbeResult, check_entries, probe_param
@@ -43,7 +44,7 @@ __all__ = ["check", "check_at", "assert_gradients", "DEFAULT_EXAMPLES"]
 DEFAULT_EXAMPLES = 50
 #: A probe's disagreement is confirmed entry by entry up to this many entries.
 CONFIRM_LIMIT = 4096
-EPS = float(np.finfo(np.float64).eps)
+EPS = DOUBLE_EPS
 #: Findings that fail a check although the gradient values may be right.
 DETECTOR_KINDS = ("mutation", "accumulation")
 
