@@ -35,6 +35,7 @@ EXPECTED = {
     "oscar": ("failed", "error", "not-implemented", "not-implemented"),  # db whose __eq__ is always True
     "peggy": ("failed", "forward-mismatch", "ok", "not-implemented"),  # forward forgets b, backward agrees
     "trent": ("import-error", "import-error", "import-error", "import-error"),  # input() at import
+    "walter": ("timeout", "timeout", "timeout", "timeout"),  # a training loop at the top level
 }
 
 
@@ -91,7 +92,7 @@ def test_exit_code_gates_on_required_checks(graded):
 def test_console_table_names_the_wrong_parameters(graded):
     run = graded[0]
     assert "bob      WRONG b" in run.stdout
-    assert "14 submissions graded" in run.stdout
+    assert "15 submissions graded" in run.stdout
 
 
 def test_junit_and_markdown(graded):
@@ -106,6 +107,12 @@ def test_junit_and_markdown(graded):
     assert "| bob | :x: WRONG b |" in summary
 
 
+def test_a_top_level_loop_is_a_timeout_that_says_where(graded):
+    result = json.loads((graded[1] / "results.json").read_text())
+    walter = next(s for s in result["submissions"] if s["id"] == "walter")
+    assert "importing the submission did not finish" in walter["checks"][0]["errors"][0]
+
+
 def test_submissions_are_untouched_and_output_is_captured_and_truncated(graded):
     _, out, _, before, after = graded
     assert before == after, "graded in copies: fake results files and caches never land in the originals"
@@ -116,7 +123,7 @@ def test_submissions_are_untouched_and_output_is_captured_and_truncated(graded):
 
 
 def test_the_example_folder_is_graded_within_its_bound(graded):
-    # 14 submissions, --jobs 2, 6 s per submission; only the infinite loop uses all of it.
+    # 15 submissions, --jobs 2, 6 s per submission; only the two endless loops use all of it.
     assert graded[2] < 60
 
 

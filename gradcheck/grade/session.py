@@ -38,7 +38,11 @@ def grade_submission(path: Path, specs: list[GradeSpec], *, seed: int, examples:
     pending = list(specs)
     try:
         names = sorted({n for s in specs for n in s.student_names()})
-        loaded = sandbox.call({"op": "load", "names": names})
+        try:
+            loaded = sandbox.call({"op": "load", "names": names})
+        except SandboxTimeout:
+            raise SandboxTimeout("importing the submission did not finish within its time limit "
+                                 "(a training loop or input() at the top level of a module?)") from None
         found, import_errors = loaded.get("found") or {}, loaded.get("errors") or {}
         while pending:
             gspec = pending[0]
