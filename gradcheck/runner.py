@@ -504,11 +504,23 @@ def _report(chk: Check, state: _Search | None, failure: Outcome | None, seed: in
 
 
 def _params_from_errors(chk: Check, outcome: Outcome) -> dict[str, ParamReport]:
+    shapes = _param_shapes(chk, outcome)
     out = {}
     for err in outcome.errors:
         for name in err.params:
-            out[name] = ParamReport(name, (), ok=False, status=err.kind if err.kind != "mismatch" else "wrong")
+            out[name] = ParamReport(name, shapes.get(name, ()), ok=False,
+                                    status=err.kind if err.kind != "mismatch" else "wrong")
     return out
+
+
+def _param_shapes(chk: Check, outcome: Outcome) -> dict[str, tuple]:
+    """The parameters' shapes at the example, if it can be built at all (for the table)."""
+    replay = iter(outcome.drawn)
+    try:
+        problem = chk.build(Dims(outcome.dims), outcome.seed, lambda strategy: next(replay), nasty=outcome.nasty)
+    except (UserError, StopIteration):
+        return {}
+    return {name: tuple(p.shape) for name, p in problem.params.items()}
 
 
 def check_at(target: Any, dims: Mapping[str, int], *, seed: int = 0, nasty: bool = False,
