@@ -129,7 +129,6 @@ class CheckItem(pytest.Item):
             examples=tuned.get("examples", options.examples),
             seed=seed,
             timeout=tuned.get("timeout", options.timeout),
-            database=None if (options.ci or options.seed_given or "seed" in tuned) else _profile_database(),
             nasty=bool(tuned.get("nasty", options.nasty)),
             mode=tuned.get("mode", options.mode),
         )
@@ -218,10 +217,3 @@ def _first_line(obj: Any) -> int:
         return inspect.getsourcelines(obj)[1] - 1
     except (OSError, TypeError):
         return 0
-
-
-def _profile_database():
-    """The example database of the active hypothesis profile (replays past failures)."""
-    from hypothesis import settings
-
-    return settings.default.database

@@ -350,7 +350,7 @@ class _Search:
 
 
 def _search(
-    check: Check, examples: int, seed: int, deadline: float | None, database: ExampleDatabase | None = None,
+    check: Check, examples: int, seed: int | None, deadline: float | None, database: ExampleDatabase | None = None,
     nasty: bool = False,
     mode: str = "auto",
 ) -> tuple[_Search, Outcome | None]:
@@ -381,7 +381,8 @@ def _search(
     run.hypothesis.inner_test._hypothesis_internal_add_digest = check.name.encode()
 
     try:
-        hypothesis_seed(seed)(run)()
+        # Hypothesis uses its example database only for runs it seeds itself.
+        (run if seed is None else hypothesis_seed(seed)(run))()
     except _ExampleFailed as failed:
         return state, failed.outcome
     except Flaky:
@@ -430,9 +431,10 @@ def check(
     ``target`` is a function decorated with :func:`backward_of`,
     :func:`returns_grad` or :func:`problem`.  The same ``seed`` gives the same
     examples and the same verdict; without one a seed is chosen and kept in
-    ``report.seed`` (and in the reproduce line of a failure).  ``database`` is
-    a hypothesis example database in which failing examples are saved and
-    replayed first next time (the pytest plugin passes the profile's).
+    ``report.seed`` (and in the reproduce line of a failure).  ``database``
+    (a hypothesis example database) saves failing examples and replays them
+    first next time; hypothesis uses it only in runs it seeds itself, so it
+    excludes ``seed``, and ``report.seed`` is then None.
     ``nasty=True`` puts half of the drawn values on a grid of halves (exact
     zeros, ties, round bounds), where non-smooth code has its kinks.
     ``mode``: ``"auto"`` (probes, then every entry of the reported example, or
@@ -445,9 +447,12 @@ def check(
     examples = DEFAULT_EXAMPLES if examples is None else examples
     if not isinstance(examples, int) or isinstance(examples, bool) or examples < 1:
         raise SpecError(f"expected examples to be an int >= 1, got examples={examples!r}")
-    if seed is None:
+    if database is not None and seed is not None:
+        raise SpecError("give seed= or database=, not both: hypothesis does not use its example database "
+                        "in a run with a fixed seed")
+    if seed is None and database is None:
         seed = secrets.randbelow(2**31)
-    elif not isinstance(seed, int) or isinstance(seed, bool):
+    elif seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise SpecError(f"expected seed to be an int, got seed={seed!r}")
     chk.space.validate()  # declaration errors surface here, not inside hypothesis
     timed_out = False

@@ -322,3 +322,16 @@ def test_declaration_errors_name_the_argument():
         gc.backward_of(affine_forward, shapes=AFFINE, wrt=["q"])(lambda dout, cache: None)
     with pytest.raises(gc.SpecError, match=r"not a declared check"):
         gc.check(affine_forward)
+
+
+def test_example_database_replays_a_failure_first(tmp_path):
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    db = DirectoryBasedExampleDatabase(tmp_path)
+    buggy = _affine(db=lambda dout: dout.mean(axis=0))
+    first = gc.check(buggy, database=db)
+    again = gc.check(buggy, database=db)
+    assert not first.ok and not again.ok and first.seed is None
+    assert again.examples < first.examples, "the saved failure is tried first"
+    with pytest.raises(gc.SpecError, match="not both"):
+        gc.check(buggy, database=db, seed=1)
