@@ -247,30 +247,29 @@ class _Declared(Check):
                 others[name] = call_user(lambda s=spec: s.draw(dims, rng), (), f"args[{name!r}]")
         return values, others
 
-    def call_args(self, values: dict, others: dict, *, fresh: bool = True) -> list:
-        """Every argument, in the signature's order: fresh copies, or read-only views.
+    def call_args(self, values: dict, others: dict, *, views: dict | None = None) -> list:
+        """Every argument, in the signature's order: fresh copies, or ``views`` of the masters.
 
         The calls that look for writes into the arguments get copies; the many
         calls of the numeric side get read-only views of the master arrays (no
         copy per forward pass), which is safe once a copy showed no write.
         """
         out = []
-        views = values.setdefault(_VIEWS, {}) if not fresh else None
         for name in self.signature_names:
             if name in values:
-                if fresh:
-                    out.append(self.layout.copy(values[name]))
-                else:  # views of the masters show their current values: made once per example
-                    if name not in views:
-                        views[name] = self.layout.read_only(values[name])
-                    out.append(views[name])
+                out.append(self.layout.copy(values[name]) if views is None else views[name])
             elif name in others:
-                out.append(_fresh(others[name]) if fresh else _light_copy(others[name]))
+                out.append(_fresh(others[name]) if views is None else _light_copy(others[name]))
             else:
                 break  # the rest take their defaults
         return out
 
-    def call_reading(self, fn: Callable, values: dict, others: dict, label: str, writes: list, notes: list) -> Any:
+    def read_only_views(self, values: dict) -> dict:
+        """Views of the master arrays for :meth:`call_args`: made once, they show every perturbation."""
+        return {name: self.layout.read_only(value) for name, value in values.items()}
+
+    def call_reading(self, fn: Callable, values: dict, others: dict, views: dict, label: str, writes: list,
+                     notes: list) -> Any:
         """Call with read-only views of the arrays, or with copies once the function writes into them.
 
         A write the copies did not show (the same values written back, ``out=x``)
@@ -278,7 +277,7 @@ class _Declared(Check):
         """
         if not writes[0]:
             try:
-                return call_user(fn, self.call_args(values, others, fresh=False), label)
+                return call_user(fn, self.call_args(values, others, views=views), label)
             except UserError as err:
                 if "read-only" not in err.message:
                     raise
@@ -334,8 +333,6 @@ class _Declared(Check):
 
 
 _ABSENT = object()
-#: Key, in an example's ``values``, of its cached read-only views (not an argument name).
-_VIEWS = "\0views"
 _NO_GLOBALS = nullcontext()
 
 
@@ -380,6 +377,7 @@ class BackwardOf(_Declared):
     def build(self, dims: Dims, seed: int, draw: Draw, *, nasty: bool = False) -> Problem:
         rng = np.random.default_rng(seed)
         values, others = self.draw_inputs(dims, rng, draw, nasty)
+        views = self.read_only_views(values)
         fname = _name(self.fn)
         notes: list = []
         with self.module_globals(values, self.backward):
@@ -397,11 +395,8 @@ class BackwardOf(_Declared):
                 outs = first.pop()
             else:
                 with self.module_globals(values):
-                    outs, _ = self._outputs(self.call_reading(self.fn, values, others, fname, writes, notes))
-            for i, (o, g) in enumerate(zip(outs, upstream)):
-                if o.shape != g.shape:
-                    raise UserError("error", f"output {i} of {fname} changed shape from {g.shape} to {o.shape}")
-            return float(sum(np.vdot(o, g) for o, g in zip(outs, upstream)))
+                    outs, _ = self._outputs(self.call_reading(self.fn, values, others, views, fname, writes, notes))
+            return weighted_sum(outs, upstream, fname)
 
         def grads():
             with self.module_globals(values, self.backward):
@@ -428,6 +423,14 @@ class BackwardOf(_Declared):
             return returned
 
         return self.problem(values, dims, loss, grads, notes, self.name)
+
+
+def weighted_sum(outs: Sequence[np.ndarray], upstream: Sequence[np.ndarray], label: str) -> float:
+    """The scalar checked for a forward with several outputs: ``sum_i <out_i, g_i>``."""
+    for i, (o, g) in enumerate(zip(outs, upstream)):
+        if o.shape != g.shape:
+            raise UserError("error", f"output {i} of {label} changed shape from {g.shape} to {o.shape}")
+    return float(sum(np.vdot(o, g) for o, g in zip(outs, upstream)))
 
 
 def _array_ids(value: Any) -> set[int]:
@@ -464,6 +467,7 @@ class ReturnsGrad(_Declared):
     def build(self, dims: Dims, seed: int, draw: Draw, *, nasty: bool = False) -> Problem:
         rng = np.random.default_rng(seed)
         values, others = self.draw_inputs(dims, rng, draw, nasty)
+        views = self.read_only_views(values)
         notes: list = []
 
         writes = [True]  # copies until a call with copies showed no write into the inputs
@@ -485,7 +489,7 @@ class ReturnsGrad(_Declared):
                 pending.append(returned)
                 return value
             with self.module_globals(values):
-                return self._split(self.call_reading(self.fn, values, others, self.name, writes, notes))[0]
+                return self._split(self.call_reading(self.fn, values, others, views, self.name, writes, notes))[0]
 
         def grads():
             return pending.pop() if pending else call_with_copies()[1]

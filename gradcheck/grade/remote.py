@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..adapters import BackwardOf, Draw, ReturnsGrad
+from ..adapters import BackwardOf, Draw, ReturnsGrad, weighted_sum
 from ..problems import Problem, UserError
 from ..specs import Dims
 from .sandbox import Sandbox
@@ -84,10 +84,7 @@ class RemotePair(BackwardOf):
         upstream = [rng.standard_normal(o.shape) for o in outs]
 
         def loss() -> float:
-            outs = self.forward_outputs(self.call_args(values, others))
-            if [o.shape for o in outs] != [g.shape for g in upstream]:
-                raise UserError("error", f"{self.gspec.forward} changed the shape of its outputs between calls")
-            return float(sum(np.sum(o * g) for o, g in zip(outs, upstream)))
+            return weighted_sum(self.forward_outputs(self.call_args(values, others)), upstream, self.gspec.forward)
 
         def grads() -> Any:
             reply = _ask(self.sandbox, {"op": "backward", "forward": self.gspec.forward, "outputs": self.outputs,
