@@ -15,11 +15,9 @@ __all__ = ["Results", "error_record"]
 
 
 def error_record(item: ImportErrorItem) -> dict[str, Any]:
-    return {
-        "id": item.nodeid, "name": item.name, "ok": False, "config": {}, "examples": 0, "seed": None,
-        "errors": [item.message], "params": {},
-        "findings": [{"kind": item.kind, "params": [], "config": {}, "message": item.message}],
-    }
+    from .report import Report
+
+    return {**Report.not_run(item.name, item.kind, item.message).to_dict(), "id": item.nodeid}
 
 
 

@@ -95,6 +95,11 @@ class Report:
     def __bool__(self) -> bool:  # ``if report:`` reads as ``if report.ok``
         return self.ok
 
+    @classmethod
+    def not_run(cls, name: str, kind: str, message: str) -> Report:
+        """The report of a check that could not run at all (import error, missing function...)."""
+        return cls(name, ok=False, errors=[message], findings=[Finding(kind, message)])
+
     def wrong_params(self) -> list[str]:
         return [name for name, p in self.params.items() if not p.ok]
 

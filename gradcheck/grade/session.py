@@ -108,12 +108,8 @@ def _record(gspec: GradeSpec, report: Report) -> dict[str, Any]:
 
 
 def unrun_record(gspec: GradeSpec, kind: str, message: str) -> dict[str, Any]:
-    return {
-        "id": gspec.name, "name": gspec.name, "ok": False, "config": {}, "examples": 0, "seed": None,
-        "errors": [message], "findings": [{"kind": kind, "params": [], "config": {}, "message": message}],
-        "params": {}, "points": gspec.points, "required": gspec.required, "score": 0.0,
-        "table": f"{gspec.name}: {kind}: {message}",
-    }
+    return {**Report.not_run(gspec.name, kind, message).to_dict(), "points": gspec.points,
+            "required": gspec.required, "score": 0.0, "table": f"{gspec.name}: {kind}: {message}"}
 
 
 def _status(checks: list[dict]) -> str:
