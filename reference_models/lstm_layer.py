@@ -56,7 +56,7 @@ class LstmLayer:
         for t in range(self.times, 0, -1):
             f, i, o, ct = (self.gates[g][t] for g in GATES)
             c, c_prev, h_prev = self.c_list[t], self.c_list[t - 1], self.h_list[t - 1]
-            dc = dc + dh * o * (1 - np.tanh(c) ** 2)
+            dc = self.carried_cell_error(dc) + dh * o * (1 - np.tanh(c) ** 2)
             dnet = {
                 "f": dc * c_prev * f * (1 - f),
                 "i": dc * ct * i * (1 - i),
@@ -72,26 +72,16 @@ class LstmLayer:
             dc = dc * f
         return None
 
+    @staticmethod
+    def carried_cell_error(dc_next):
+        """What step t+1 sends back to the cell state of step t (already times its forget gate)."""
+        return dc_next
+
 
 class LstmLayerNoCellCarry(LstmLayer):
-    def backward(self, delta_h):
-        # Same BPTT, but the error on the cell state is not carried back: dc = dc * f is missing.
-        for g in GATES:
-            for p in (f"W{g}h", f"W{g}x", f"b{g}"):
-                setattr(self, p + "_grad", np.zeros_like(getattr(self, p)))
-        dh = delta_h
-        for t in range(self.times, 0, -1):
-            f, i, o, ct = (self.gates[g][t] for g in GATES)
-            c, c_prev, h_prev = self.c_list[t], self.c_list[t - 1], self.h_list[t - 1]
-            dc = dh * o * (1 - np.tanh(c) ** 2)  # bug: + the carried dc * f of step t+1
-            dnet = {"f": dc * c_prev * f * (1 - f), "i": dc * ct * i * (1 - i),
-                    "o": dh * np.tanh(c) * o * (1 - o), "c": dc * i * (1 - ct**2)}
-            dh = np.zeros_like(h_prev)
-            for g in GATES:
-                getattr(self, f"W{g}h_grad")[...] += dnet[g] @ h_prev.T
-                getattr(self, f"W{g}x_grad")[...] += dnet[g] @ self.x_list[t - 1].T
-                getattr(self, f"b{g}_grad")[...] += dnet[g]
-                dh += getattr(self, f"W{g}h").T @ dnet[g]
+    @staticmethod
+    def carried_cell_error(dc_next):
+        return np.zeros_like(dc_next)  # bug: drops dc * f, the cell error step t+1 sends back
 
 
 STATEFUL = dict(
