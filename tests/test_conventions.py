@@ -61,6 +61,20 @@ def test_unrolled_bug_names_the_piece_and_its_entries():
     assert any("factor 2" in h for h in report.params["B"].hints)
 
 
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_unrolled_entries_are_named_in_the_declared_order(order):
+    @gc.returns_grad(shapes={"theta": "D*M"}, unroll={"theta": {"A": "D,M"}}, unroll_order=order)
+    def cost(theta):
+        A = theta.reshape((2, 3), order=order)
+        grad = 2 * A
+        grad[0, 1] += 1.0  # the one wrong entry
+        return float(np.sum(A * A)), grad.ravel(order=order)
+
+    report = gc.check_at(cost, {"D": 2, "M": 3})
+    assert report.wrong_params() == ["A"]
+    assert [index for index, _, _ in report.params["A"].worst] == [(0, 1)]
+
+
 def test_unroll_pieces_that_do_not_add_up_are_a_clear_error():
     @gc.returns_grad(shapes={"theta": "D*M + M + 1"}, unroll={"theta": {"A": "D,M", "B": "M"}})
     def cost(theta):

@@ -130,6 +130,26 @@ def test_gradcheck_paths_with_sibling_imports_packages_and_name_collisions(pytes
     }
 
 
+def test_a_module_imported_earlier_under_the_same_name_does_not_shadow_a_students(pytester):
+    # The project's own layers.py, imported by a test module before the submissions are.
+    write(pytester, "layers.py", LAYERS)
+    write(pytester, "test_uses_layers.py", "import layers\n\ndef test_ok():\n    assert layers.affine_backward\n")
+    write(pytester, "subs/bob/layers.py", BUGGY_LAYERS.replace("affine_backward", "bob_backward"))
+    write(pytester, "subs/bob/net.py", """
+        import gradcheck as gc
+        from layers import affine_forward, bob_backward
+
+        @gc.backward_of(affine_forward, shapes={"x": "N,D", "w": "D,M", "b": "M"})
+        def net_backward(dout, cache):
+            return bob_backward(dout, cache)
+    """)
+    result = pytester.runpytest("test_uses_layers.py", "--gradcheck", "subs", "--gradcheck-seed", "2",
+                                "--gradcheck-json", "out.json")
+    got = {k: v["ok"] for k, v in records(pytester.path / "out.json").items()}
+    assert got == {"subs/bob/layers.py::bob_backward": False, "subs/bob/net.py::net_backward": False}, result.stdout
+    result.assert_outcomes(passed=1, failed=2)
+
+
 def test_a_module_that_fails_to_import_is_one_failed_item(pytester):
     write(pytester, "impl/broken.py", "import numpy\nfrom layers import nothing_here\n")
     write(pytester, "impl/layers.py", LAYERS)
