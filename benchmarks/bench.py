@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import gradcheck as gc  # noqa: E402
-from gradcheck.adapters import get_check  # noqa: E402
+from gradcheck.declare.functional import get_check  # noqa: E402
 from reference_models import conv as conv_ref  # noqa: E402
 from reference_models import rnn_layers  # noqa: E402
 

@@ -15,6 +15,9 @@ wrong in the smallest failing configuration::
     assert report.ok, report
 
 Everything not listed in ``__all__`` is internal.
+
+PYTEST_DONT_REWRITE: pytest loads this package as a plugin; its asserts are its own,
+and a session that imported it before pytest (pytester, a conftest) gets no warning.
 """
 
 from __future__ import annotations
@@ -23,24 +26,26 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the real imports happen on first use, see __getattr__
-    from .adapters import backward_of, problem, returns_grad
+    from .checking import assert_gradients, check, check_at, check_model
+    from .declare.args import const, indices, labels
+    from .declare.dims import Dims
+    from .declare.functional import backward_of, problem, returns_grad
+    from .declare.layers import layer, model
+    from .declare.problem import Problem
     from .errors import GradcheckError, GradientError, SpecError
+    from .findings import Finding, Kind
     from .grade.assignment import spec
-    from .objects import check_model, layer, model
-    from .problems import Problem
-    from .report import Finding, ParamReport, Report
-    from .runner import assert_gradients, check, check_at
-    from .specs import Dims, const, indices, labels
+    from .report.model import ParamReport, Report
 
 # Where each public name lives.  Importing them lazily keeps the pytest plugin,
 # which pytest loads in every session, free for projects that never use it.
 _HOME = {
-    "backward_of": "adapters", "returns_grad": "adapters", "problem": "adapters",
-    "layer": "objects", "model": "objects", "check_model": "objects", "spec": "grade.assignment",
-    "Problem": "problems",
-    "check": "runner", "check_at": "runner", "assert_gradients": "runner",
-    "Report": "report", "ParamReport": "report", "Finding": "report",
-    "Dims": "specs", "labels": "specs", "indices": "specs", "const": "specs",
+    "backward_of": "declare.functional", "returns_grad": "declare.functional", "problem": "declare.functional",
+    "layer": "declare.layers", "model": "declare.layers", "spec": "grade.assignment",
+    "Problem": "declare.problem",
+    "check": "checking", "check_at": "checking", "assert_gradients": "checking", "check_model": "checking",
+    "Report": "report.model", "ParamReport": "report.model", "Finding": "findings", "Kind": "findings",
+    "Dims": "declare.dims", "labels": "declare.args", "indices": "declare.args", "const": "declare.args",
     "GradcheckError": "errors", "GradientError": "errors", "SpecError": "errors",
 }
 
@@ -72,6 +77,7 @@ __all__ = [
     "Report",
     "ParamReport",
     "Finding",
+    "Kind",
     "Dims",
     "labels",
     "indices",

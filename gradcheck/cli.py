@@ -14,32 +14,33 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .adapters import _describe, get_check
-from .collect import ImportFailed, import_file
+from .checking import check
+from .declare.calls import describe_exception
+from .declare.functional import get_check
 from .errors import GradcheckError
-from .runner import check
+from .userfiles import ImportFailed, import_file
 
 #: (module, target, expected to pass, what it shows) for ``gradcheck demo``.
 DEMO = [
-    ("reference_models.affine", "affine_backward", True, "affine layer"),
-    ("reference_models.affine", "affine_backward_mean_bias", False, "db = dout.mean(0): wrong once N >= 2"),
-    ("reference_models.relu", "relu_backward", True, "ReLU, mask x > 0"),
-    ("reference_models.relu", "relu_backward_ge", True, "ReLU, mask x >= 0 (another valid sub-gradient)"),
-    ("reference_models.softmax_loss", "softmax_loss", True, "softmax cross-entropy returning (loss, dx)"),
-    ("reference_models.mlp", "nn_cost", True, "two-layer network on an unrolled theta"),
-    ("reference_models.mlp", "nn_cost_flipped_sigmoid", False, "seed 003: sigmoid written 1/(1+exp(z))"),
-    ("reference_models.mlp", "nn_cost_output_derivative", False, "seed 001: output delta times f'(z) with cross-entropy"),
-    ("reference_models.char_rnn", "make_char_rnn", True, "char RNN with BPTT"),
-    ("reference_models.char_rnn", "make_char_rnn_buggy", False, "seed 002: BPTT adds dHin[t], not dHin[t+1]"),
-    ("reference_models.rnn", "make_fixed_recurrent_layer", True, "per-step recurrent layer, fixed calc_delta_k"),
-    ("reference_models.rnn", "make_recurrent_layer", False, "seed 000: calc_delta_k reads state_list[k+1], in place"),
-    ("reference_models.rnn_cell", "rnn_cell_backward", True, "seed 004: RNN cell with a dict of parameters"),
-    ("reference_models.rnn_cell", "rnn_cell_backward_flat_bias", False, "dba without keepdims: right values, wrong shape"),
-    ("reference_models.min_char_rnn", "lossFun", True, "min-char-rnn: global parameters, clipped gradients"),
-    ("reference_models.class_layers", "make_full_connected_layer", True, "class layer storing -dL/dW (sign=-1)"),
-    ("reference_models.class_layers", "make_conv_layer", True, "filters[i].weights / weights_grad, scalar biases"),
-    ("reference_models.two_layer_net", "make_two_layer_net", True, "model.params and model.loss(X, y)"),
-    ("reference_models.two_layer_net", "make_two_layer_net_no_reg_grad", False, "dW1 without its regularisation"),
+    ("gradcheck.reference_models.affine", "affine_backward", True, "affine layer"),
+    ("gradcheck.reference_models.affine", "affine_backward_mean_bias", False, "db = dout.mean(0): wrong once N >= 2"),
+    ("gradcheck.reference_models.relu", "relu_backward", True, "ReLU, mask x > 0"),
+    ("gradcheck.reference_models.relu", "relu_backward_ge", True, "ReLU, mask x >= 0 (another valid sub-gradient)"),
+    ("gradcheck.reference_models.softmax_loss", "softmax_loss", True, "softmax cross-entropy returning (loss, dx)"),
+    ("gradcheck.reference_models.mlp", "nn_cost", True, "two-layer network on an unrolled theta"),
+    ("gradcheck.reference_models.mlp", "nn_cost_flipped_sigmoid", False, "seed 003: sigmoid written 1/(1+exp(z))"),
+    ("gradcheck.reference_models.mlp", "nn_cost_output_derivative", False, "seed 001: output delta times f'(z) with cross-entropy"),
+    ("gradcheck.reference_models.char_rnn", "make_char_rnn", True, "char RNN with BPTT"),
+    ("gradcheck.reference_models.char_rnn", "make_char_rnn_buggy", False, "seed 002: BPTT adds dHin[t], not dHin[t+1]"),
+    ("gradcheck.reference_models.rnn", "make_fixed_recurrent_layer", True, "per-step recurrent layer, fixed calc_delta_k"),
+    ("gradcheck.reference_models.rnn", "make_recurrent_layer", False, "seed 000: calc_delta_k reads state_list[k+1], in place"),
+    ("gradcheck.reference_models.rnn_cell", "rnn_cell_backward", True, "seed 004: RNN cell with a dict of parameters"),
+    ("gradcheck.reference_models.rnn_cell", "rnn_cell_backward_flat_bias", False, "dba without keepdims: right values, wrong shape"),
+    ("gradcheck.reference_models.min_char_rnn", "lossFun", True, "min-char-rnn: global parameters, clipped gradients"),
+    ("gradcheck.reference_models.class_layers", "make_full_connected_layer", True, "class layer storing -dL/dW (sign=-1)"),
+    ("gradcheck.reference_models.class_layers", "make_conv_layer", True, "filters[i].weights / weights_grad, scalar biases"),
+    ("gradcheck.reference_models.two_layer_net", "make_two_layer_net", True, "model.params and model.loss(X, y)"),
+    ("gradcheck.reference_models.two_layer_net", "make_two_layer_net_no_reg_grad", False, "dW1 without its regularisation"),
 ]
 
 
@@ -187,7 +188,7 @@ def _import(load, what: str):
     try:
         return load()
     except Exception as exc:
-        raise GradcheckError(f"could not import {what}: {_describe(exc)}") from None
+        raise GradcheckError(f"could not import {what}: {describe_exception(exc)}") from None
 
 
 if __name__ == "__main__":

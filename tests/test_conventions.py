@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import gradcheck as gc
-from reference_models import class_layers, lstm_layer, min_char_rnn, normalization, rnn_cell, two_layer_net
+from gradcheck.reference_models import class_layers, lstm_layer, min_char_rnn, normalization, rnn_cell, two_layer_net
 
 # ----------------------------------------------------------- dict of parameters
 

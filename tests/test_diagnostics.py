@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import gradcheck as gc
-from reference_models import char_rnn, class_layers, pooling, relu, rnn, svm, two_layer_net
-from reference_models.buggy import pooling as buggy_pooling
+from gradcheck.reference_models import char_rnn, class_layers, pooling, relu, rnn, svm, two_layer_net
+from gradcheck.reference_models.buggy import pooling as buggy_pooling
 
 
 def _backward(grad):
@@ -145,7 +145,7 @@ def test_saturated_sigmoid_and_tiny_gradients_are_no_false_alarm():
 
 
 def test_nasty_values_sit_on_zeros_and_ties():
-    from gradcheck.specs import draw_values
+    from gradcheck.declare.dims import draw_values
 
     values = draw_values(np.random.default_rng(0), -1, 1, 1000, nasty=True)
     assert np.mean(values == 0) > 0.05

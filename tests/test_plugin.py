@@ -8,8 +8,8 @@ import pytest
 
 # pytester's in-process runs restore sys.modules afterwards; modules first imported
 # inside a run would be imported again by the next one, which numpy refuses.
-import gradcheck.collect  # noqa: F401
-import gradcheck.runner  # noqa: F401
+import gradcheck.checking  # noqa: F401
+import gradcheck.plugin.collect  # noqa: F401
 
 LAYERS = '''
 import gradcheck as gc

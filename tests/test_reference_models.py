@@ -8,7 +8,7 @@ parameter ok.  The correct ones must pass over many examples (14 runs of 40 here
 import pytest
 
 import gradcheck as gc
-from reference_models import affine, char_rnn, mlp, relu, rnn, softmax_loss
+from gradcheck.reference_models import affine, char_rnn, mlp, relu, rnn, softmax_loss
 
 CORRECT = [
     affine.affine_backward,

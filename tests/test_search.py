@@ -5,8 +5,9 @@ import pytest
 from hypothesis import strategies as st
 
 import gradcheck as gc
-from reference_models.buggy import conv as buggy_conv
-from reference_models.conv import conv_backward_naive, conv_forward_naive
+from gradcheck.declare.functional import get_check
+from gradcheck.reference_models.buggy import conv as buggy_conv
+from gradcheck.reference_models.conv import conv_backward_naive, conv_forward_naive
 
 
 # The zoo's naive conv, declared again here with wider stride and padding ranges.
@@ -32,7 +33,7 @@ def conv_backward_ignoring_stride(dout, cache):
 def test_conv_with_a_pinned_constraint_passes_and_reaches_stride_and_padding():
     report = gc.check(conv_backward, seed=4)
     assert report.ok, report
-    space = gc.adapters.get_check(conv_backward).space
+    space = get_check(conv_backward).space
     combos = space.combinations()
     seen = {(c["S"], c["P"]) for c in combos}
     assert {(1, 0), (2, 0), (1, 1), (2, 2), (3, 1)} <= seen

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import gradcheck as gc
-from gradcheck.specs import DEFAULT_DIM_RANGE, Dims, DimSpace, Shape
+from gradcheck.declare.dims import DEFAULT_DIM_RANGE, Dims, DimSpace, Shape
 
 
 def test_shape_resolves_names_ints_and_expressions():

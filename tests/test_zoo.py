@@ -12,8 +12,8 @@ import pkgutil
 import pytest
 
 import gradcheck as gc
-import reference_models.buggy as buggy
-from reference_models import activations, conv, dropout, embedding, normalization, pooling, rnn_layers, svm
+import gradcheck.reference_models.buggy as buggy
+from gradcheck.reference_models import activations, conv, dropout, embedding, normalization, pooling, rnn_layers, svm
 
 CORRECT = [
     activations.leaky_relu_backward,

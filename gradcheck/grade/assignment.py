@@ -78,7 +78,7 @@ def spec(
 
 def load_assignment(path: Path) -> list[GradeSpec]:
     """The ``CHECKS`` list of an assignment spec file."""
-    from ..collect import ImportFailed, import_file
+    from ..userfiles import ImportFailed, import_file
 
     if not path.is_file():
         raise SpecError(f"no such assignment spec: {path}")

@@ -9,17 +9,15 @@ from typing import Any
 
 import numpy as np
 
+from ..checking import check as run_check
 from ..errors import GradcheckError
-from ..problems import UserError
-from ..report import Report
-from ..runner import check as run_check
-from .remote import remote_check
-from .sandbox import Sandbox, SandboxError, SandboxTimeout
+from ..findings import Kind, UserError
+from ..report.model import Report
 from .assignment import GradeSpec
+from .proxy import remote_check
+from .sandbox import Sandbox, SandboxError, SandboxTimeout
 
-__all__ = ["grade_submission", "student_id", "unrun_record", "STATUSES"]
-
-STATUSES = ("ok", "failed", "timeout", "crashed", "import-error", "memory", "interrupted")
+__all__ = ["grade_submission", "student_id", "unrun_record"]
 
 
 def student_id(path: Path) -> str:
@@ -76,7 +74,7 @@ def _grade_one(sandbox: Sandbox, gspec: GradeSpec, found: dict, import_errors: d
     except GradcheckError as exc:  # the student's signature does not fit the spec
         return unrun_record(gspec, "error", str(exc))
     report = run_check(check, examples=examples, seed=seed, timeout=max(deadline - time.monotonic(), 0.01))
-    if any(f.kind == "timeout" for f in report.findings):
+    if any(f.kind is Kind.TIMEOUT for f in report.findings):
         sandbox.kill()  # it may still be inside the call that ran out of time
         raise SandboxTimeout(f"{gspec.name} did not finish before the submission's time limit")
     out = _record(gspec, report)
@@ -84,7 +82,7 @@ def _grade_one(sandbox: Sandbox, gspec: GradeSpec, found: dict, import_errors: d
         mismatch = _compare_with_reference(check, gspec, report)
         if mismatch:
             out.update(ok=False, score=0.0, errors=[*out["errors"], mismatch])
-            out["findings"].append({"kind": "forward-mismatch", "params": [], "config": report.config,
+            out["findings"].append({"kind": Kind.FORWARD_MISMATCH.value, "params": [], "config": report.config,
                                     "message": mismatch})
     return out
 
@@ -96,8 +94,7 @@ def _record(gspec: GradeSpec, report: Report) -> dict[str, Any]:
     out["required"] = gspec.required
     out["table"] = str(report)
     params = list(report.params.values())
-    blocking = any(f.kind in ("error", "not-implemented", "nondeterminism", "mutation", "accumulation")
-                   for f in report.findings)
+    blocking = any(f.kind.voids_credit for f in report.findings)
     if report.ok:
         out["score"] = gspec.points
     elif blocking or not params:
@@ -114,7 +111,7 @@ def unrun_record(gspec: GradeSpec, kind: str, message: str) -> dict[str, Any]:
 
 def _status(checks: list[dict]) -> str:
     kinds = {f["kind"] for c in checks for f in c["findings"]}
-    for status in ("import-error", "memory"):
+    for status in (Kind.IMPORT_ERROR.value, Kind.MEMORY.value):
         if status in kinds:
             return status
     return "ok" if all(c["ok"] for c in checks) else "failed"

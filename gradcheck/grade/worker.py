@@ -14,15 +14,17 @@ import inspect
 import os
 import re
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from gradcheck.declare.calls import describe_exception
 from gradcheck.grade import wire
 
 SKIP_FILES = {"conftest.py", "setup.py"}
+#: Characters of an error message kept.
+MESSAGE_LIMIT = 800
 
 
 def main(argv: list[str]) -> int:
@@ -151,9 +153,9 @@ def _kind(exc: BaseException) -> str:
 
 
 def _describe(exc: BaseException) -> str:
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "gradcheck" not in f.filename]
-    where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno}, in {frames[-1].name})" if frames else ""
-    return f"{type(exc).__name__}: {_safe_str(exc)}{where}"
+    """The exception with the submission's ``file:line`` (bounded: a student controls its text)."""
+    text = describe_exception(exc)
+    return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT] + " [...]"
 
 
 def _safe_str(value: Any) -> str:

@@ -12,6 +12,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from ..findings import Kind
+
 __all__ = ["console_table", "write_json", "write_junit", "write_markdown", "write_gradescope", "cell"]
 
 
@@ -20,8 +22,7 @@ def cell(check: dict) -> str:
     if check["ok"]:
         return "ok"
     wrong = [name for name, p in check.get("params", {}).items() if p.get("status") == "wrong"]
-    kinds = [f["kind"] for f in check.get("findings", []) if f["kind"] not in ("mismatch", "kink-excluded",
-                                                                              "clipped-excluded", "precision")]
+    kinds = [f["kind"] for f in check.get("findings", []) if Kind(f["kind"]).summarized]
     if wrong:
         return "WRONG " + ",".join(wrong) + (f" +{kinds[0]}" if kinds else "")
     return kinds[0] if kinds else "failed"

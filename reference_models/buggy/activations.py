@@ -5,7 +5,7 @@ import pytest
 from hypothesis import strategies as st
 
 import gradcheck as gc
-from reference_models.activations import leaky_relu_forward, sigmoid_forward, tanh_forward
+from ..activations import leaky_relu_forward, sigmoid_forward, tanh_forward
 
 
 @pytest.mark.xfail(strict=True, reason="slope 1 instead of alpha for x <= 0: wrong where an input is negative")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import gradcheck as gc
-from reference_models.conv import CONV, conv_forward_naive
+from ..conv import CONV, conv_forward_naive
 
 
 def _backward(dout, cache, stride=None, crop_at_zero=False):

@@ -3,7 +3,7 @@
 import pytest
 
 import gradcheck as gc
-from reference_models.dropout import dropout_forward
+from ..dropout import dropout_forward
 
 SPEC = dict(
     shapes={"x": "N,D"},

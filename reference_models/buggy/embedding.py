@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import gradcheck as gc
-from reference_models.embedding import word_embedding_forward
+from ..embedding import word_embedding_forward
 
 
 @pytest.mark.xfail(strict=True, reason="dW[x] += dout drops repeated indices: wrong only when an index repeats")

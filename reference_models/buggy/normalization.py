@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import gradcheck as gc
-from reference_models.normalization import BN, LN, batchnorm_forward, layernorm_forward
+from ..normalization import BN, LN, batchnorm_forward, layernorm_forward
 
 
 @pytest.mark.xfail(strict=True, reason="dx without the terms through the batch mean and variance: x wrong")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import gradcheck as gc
-from reference_models.pooling import POOL, max_pool_forward_naive
+from ..pooling import POOL, max_pool_forward_naive
 
 
 def _backward(dout, cache, route, accumulate=True):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import gradcheck as gc
-from reference_models.svm import SPEC
+from ..svm import SPEC
 
 
 @pytest.mark.xfail(strict=True, reason="forgets dW[:, y[i]] -= X[i]: wrong whenever a margin is active")

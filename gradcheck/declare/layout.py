@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from .errors import SpecError
-from .problems import UserError, read_gradients
-from .specs import Dims, Shape, draw_values
+from ..errors import SpecError
+from ..findings import UserError
+from .dims import Dims, Shape, draw_values
+from .problem import read_gradients
 
 __all__ = ["Layout"]
 

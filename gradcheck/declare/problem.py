@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from .errors import SpecError
+from ..errors import SpecError
+from ..findings import Finding, UserError
 
-__all__ = ["Problem", "UserError", "GradientSet"]
+__all__ = ["Problem", "GradientSet", "read_gradients"]
 
 
 class Problem:
@@ -47,7 +48,7 @@ class Problem:
         *,
         grad_keys: Mapping[str, str] | None = None,
         source: str | None = None,
-        notes: list | None = None,
+        notes: list[Finding] | None = None,
         clip: float | None = None,
     ):
         if not isinstance(params, Mapping) or not params:
@@ -74,7 +75,7 @@ class Problem:
         self.grad_keys = dict(grad_keys or {})
         # The user's function named in messages about the gradients it returned.
         self.source = source
-        # (kind, message, params) found by the adapter while running grads().
+        # Findings of the adapter while running grads() (a write into dout, say).
         self.notes = notes if notes is not None else []
         # Gradients are clipped to [-clip, clip]: entries at the bound are not compared.
         self.clip = clip
@@ -82,20 +83,6 @@ class Problem:
     def __repr__(self) -> str:
         shapes = ", ".join(f"{k}{tuple(v.shape)}" for k, v in self.params.items())
         return f"Problem({shapes})"
-
-
-class UserError(Exception):
-    """An error in the user's code or in its return values, with a clear message.
-
-    ``kind`` is a finding kind (``error``, ``shape``, ``not-implemented``); ``params``
-    are the parameters it concerns (empty: the whole check).
-    """
-
-    def __init__(self, kind: str, message: str, params: Sequence[str] = ()):
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-        self.params = list(params)
 
 
 @dataclass

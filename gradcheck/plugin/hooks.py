@@ -23,9 +23,15 @@ from typing import Any
 
 import pytest
 
-from .pytest_items import CheckItem, ImplementationModule, ImportErrorItem, UndeclaredItem, is_test_file
-from .pytest_options import OPTIONS, Options, add_options
-from .pytest_results import Results, error_record
+from .items import (
+    CheckItem,
+    ImplementationModule,
+    ImportErrorItem,
+    UndeclaredItem,
+    is_test_file,
+)
+from .options import OPTIONS, Options, add_options
+from .results import Results, error_record
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -73,7 +79,7 @@ def _add_grading(config: pytest.Config, options: Options) -> None:
         raise pytest.UsageError(f"--gradcheck-grade: no such assignment spec: {spec}")
     if not folder_path.is_dir():
         raise pytest.UsageError(f"--gradcheck-submissions: no such folder: {folder}")
-    from .grade.pytest_grading import GradePlugin
+    from ..grade.pytest_grading import GradePlugin
 
     config.pluginmanager.register(GradePlugin(spec_path, folder_path, seed=options.seed if options.seed_given else 0,
                                               examples=options.examples or 30, timeout=options.timeout or 60.0),
@@ -103,7 +109,7 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
         return None
     if check is None or not isinstance(collector, pytest.Module):
         return None
-    from .adapters import Check
+    from ..declare.functional import Check
 
     if not isinstance(check, Check) or check.declared_in is not vars(collector.obj):
         return None

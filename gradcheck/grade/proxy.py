@@ -12,11 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from ..adapters import BackwardOf, Draw, ReturnsGrad, weighted_sum
-from ..problems import Problem, UserError
-from ..specs import Dims
-from .sandbox import Sandbox
+from ..declare.dims import Dims
+from ..declare.functional import BackwardOf, Draw, ReturnsGrad, weighted_sum
+from ..declare.problem import Problem
+from ..findings import UserError
 from .assignment import CHECK_ARGS, GradeSpec
+from .sandbox import Sandbox
 
 __all__ = ["remote_check"]
 

@@ -21,14 +21,22 @@ from typing import Any
 
 import numpy as np
 
-from .adapters import Check, Draw, F, _caller_globals, _name, _parameter_names, call_user
-from .errors import SpecError
-from .problems import Problem, UserError
-from .specs import (
-    DEFAULT_VALUE_RANGE, ArgSpec, Dims, DimSpace, Shape, _FromStrategy, as_argspec, check_value_range, draw_values,
+from ..errors import SpecError
+from ..findings import Kind, UserError
+from .args import ArgSpec, FromStrategy, as_argspec
+from .calls import call_user, name_of
+from .dims import (
+    DEFAULT_VALUE_RANGE,
+    Dims,
+    DimSpace,
+    Shape,
+    check_value_range,
+    draw_values,
 )
+from .functional import Check, Draw, F, attach, caller_globals, parameter_names
+from .problem import Problem
 
-__all__ = ["layer", "model", "check_model", "LayerCheck", "ModelCheck"]
+__all__ = ["layer", "model", "LayerCheck", "ModelCheck", "LAYER_ARGS"]
 
 #: Where a layer keeps the gradient of attribute ``W``, tried in this order.
 GRADIENT_NAMES = ("d{}", "{}_grad", "grad_{}", "d_{}", "{}grad", "grad{}")
@@ -100,7 +108,7 @@ class _Params:
         self.scalars: set[str] = set()
         for path in paths:
             if not has_path(obj, path):
-                raise UserError("error", f"{owner} has no attribute {path!r} (declared in params=)", [path])
+                raise UserError(Kind.ERROR, f"{owner} has no attribute {path!r} (declared in params=)", [path])
             value = get_path(obj, path)
             if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating):
                 self.arrays[path] = value
@@ -128,8 +136,8 @@ class LayerCheck(Check):
                  reset, output):
         if not callable(make):
             raise SpecError(f"gc.layer decorates a function make(d, rng) that builds the layer, got {make!r}")
-        self.make, self.name = make, _name(make)
-        self.wants_rng = len(_parameter_names(make, "make")) >= 2
+        self.make, self.name = make, name_of(make)
+        self.wants_rng = len(parameter_names(make, "make")) >= 2
         self.inputs = _read_shapes(inputs, "inputs")
         self.params = _read_params(params)
         self.ranges = {n: check_value_range(n, (ranges or {}).get(n, DEFAULT_VALUE_RANGE)) for n in self.inputs}
@@ -173,7 +181,7 @@ class LayerCheck(Check):
         def loss() -> float:
             out = run_forward()
             if out.shape != upstream.shape:
-                raise UserError("error", f"{label}.forward changed its output shape from {upstream.shape} to {out.shape}")
+                raise UserError(Kind.ERROR, f"{label}.forward changed its output shape from {upstream.shape} to {out.shape}")
             return float(np.sum(out * upstream))
 
         def grads() -> dict[str, Any]:
@@ -191,7 +199,7 @@ class LayerCheck(Check):
         all_params = {**inputs, **params.arrays}
         for name in wanted:
             if name not in all_params:
-                raise UserError("error", f"wrt names {name!r}, which is neither an input nor a parameter "
+                raise UserError(Kind.ERROR, f"wrt names {name!r}, which is neither an input nor a parameter "
                                          f"({', '.join(all_params)})")
         return Problem({n: all_params[n] for n in wanted}, loss, grads, watch=[obj], source=f"{label}.backward")
 
@@ -208,7 +216,7 @@ class LayerCheck(Check):
                 or isinstance(value, float)) and _gradient_name(twin, name) is not None
         ]
         if not found and not self.inputs:
-            raise UserError("error", f"cannot tell which attributes of {label} are parameters: after backward, none "
+            raise UserError(Kind.ERROR, f"cannot tell which attributes of {label} are parameters: after backward, none "
                                      f"has a gradient attribute named like dW or W_grad; declare params={{'W': 'dW'}}")
         return found
 
@@ -227,7 +235,7 @@ class LayerCheck(Check):
         try:
             return np.asarray(out, dtype=np.float64)
         except (TypeError, ValueError):
-            raise UserError("error", f"{label}.forward returned a {type(out).__name__}, not an array; "
+            raise UserError(Kind.ERROR, f"{label}.forward returned a {type(out).__name__}, not an array; "
                                      f"for a layer that keeps its output in an attribute, pass output=lambda layer: ...") from None
 
     def _gradient_buffer(self, obj: Any, path: str, label: str) -> Any:
@@ -235,7 +243,7 @@ class LayerCheck(Check):
         grad_path = grad_path or _gradient_name(obj, path)
         if grad_path is None or not has_path(obj, grad_path):
             tried = grad_path or ", ".join(p.format(path) for p in GRADIENT_NAMES)
-            raise UserError("not-implemented", f"{label}.backward left no gradient for {path} (looked for {tried})", [path])
+            raise UserError(Kind.NOT_IMPLEMENTED, f"{label}.backward left no gradient for {path} (looked for {tried})", [path])
         return get_path(obj, grad_path)
 
     def _input_gradients(self, returned: Any, label: str) -> dict[str, Any]:
@@ -243,7 +251,7 @@ class LayerCheck(Check):
         if len(names) == 1:
             return {names[0]: returned[0] if isinstance(returned, tuple) and len(returned) == 1 else returned}
         if not isinstance(returned, (tuple, list)) or len(returned) != len(names):
-            raise UserError("error", f"{label}.backward should return the gradients of {', '.join(names)}, in that order")
+            raise UserError(Kind.ERROR, f"{label}.backward should return the gradients of {', '.join(names)}, in that order")
         return dict(zip(names, returned))
 
 
@@ -257,7 +265,7 @@ def _signed(grad: Any, sign: int) -> Any:
     return -np.asarray(grad, dtype=np.float64)
 
 
-def _gradient_name(obj: Any, path: str, before_backward: bool = False) -> str | None:
+def _gradient_name(obj: Any, path: str) -> str | None:
     head, _, leaf = path.rpartition(".")
     prefix = head + "." if head else ""
     for pattern in GRADIENT_NAMES:
@@ -269,7 +277,7 @@ def _gradient_name(obj: Any, path: str, before_backward: bool = False) -> str | 
 
 def _missing(label: str, name: str):
     def fail():
-        raise UserError("error", f"{label} has no method {name!r} (declared as reset=)")
+        raise UserError(Kind.ERROR, f"{label} has no method {name!r} (declared as reset=)")
 
     return fail
 
@@ -279,7 +287,7 @@ def _method(spec: str | Callable, role: str) -> Callable:
         def call(obj, *args):
             method = getattr(obj, spec, None)
             if not callable(method):
-                raise UserError("error", f"{type(obj).__name__} has no method {spec!r} (declared as {role}=)")
+                raise UserError(Kind.ERROR, f"{type(obj).__name__} has no method {spec!r} (declared as {role}=)")
             return method(*args)
 
         call.__name__ = spec
@@ -349,15 +357,13 @@ def layer(
     a stateful layer, ``reset`` then ``forward(x[t])`` for each step; ``output``
     reads the checked output from the layer when forward returns nothing useful.
     """
-    declared_in = _caller_globals()
+    declared_in = caller_globals()
 
     def decorate(make: F) -> F:
         check = LayerCheck(make, inputs=inputs, params=params, wrt=wrt, dims=dims, where=where, ranges=ranges,
                            forward=forward, backward=backward, sign=sign, steps=steps, reset=reset if steps else None,
                            output=output)
-        check.declared_in = declared_in
-        make.__gradcheck__ = check  # type: ignore[attr-defined]
-        return make
+        return attach(make, check, declared_in)
 
     return decorate
 
@@ -371,8 +377,8 @@ class ModelCheck(Check):
     def __init__(self, make, *, X, y, dims, where, loss, params):
         if not callable(make):
             raise SpecError(f"gc.model decorates a function make(d, rng) that builds the model, got {make!r}")
-        self.make, self.name = make, _name(make)
-        self.wants_rng = len(_parameter_names(make, "make")) >= 2
+        self.make, self.name = make, name_of(make)
+        self.wants_rng = len(parameter_names(make, "make")) >= 2
         self.X = _data_spec("X", X)
         self.y = None if y is None else as_argspec("y", y)
         self.loss_method, self.params_attr = loss, params
@@ -390,7 +396,7 @@ class ModelCheck(Check):
         label = type(obj).__name__
         table = getattr(obj, self.params_attr, None)
         if not isinstance(table, Mapping) or not table:
-            raise UserError("error", f"{label}.{self.params_attr} should be a non-empty dict of parameter arrays")
+            raise UserError(Kind.ERROR, f"{label}.{self.params_attr} should be a non-empty dict of parameter arrays")
         params = _Params(table, list(table), f"{label}.{self.params_attr}")
         X = self._draw(self.X, dims, rng, draw, nasty)
         y = None if self.y is None else self._draw(self.y, dims, rng, draw)
@@ -401,12 +407,12 @@ class ModelCheck(Check):
             args = (X.copy(),) if y is None else (X.copy(), _copy(y))
             result = call_user(method, (obj, *args), f"{label}.{self.loss_method}")
             if not isinstance(result, tuple) or len(result) < 2:
-                raise UserError("error", f"{label}.{self.loss_method}(X, y) should return (loss, grads), "
+                raise UserError(Kind.ERROR, f"{label}.{self.loss_method}(X, y) should return (loss, grads), "
                                          f"got {type(result).__name__}")
             try:
                 return float(np.asarray(result[0], dtype=np.float64).reshape(())), result[1]
             except (TypeError, ValueError):
-                raise UserError("error", f"the loss {label}.{self.loss_method} returned is not a number: {result[0]!r:.60}") from None
+                raise UserError(Kind.ERROR, f"the loss {label}.{self.loss_method} returned is not a number: {result[0]!r:.60}") from None
 
         pending: list = []  # the first call's gradients, asked for next at the same point
 
@@ -425,7 +431,7 @@ class ModelCheck(Check):
     def _draw(spec: Any, dims: Dims, rng: np.random.Generator, draw: Draw, nasty: bool = False) -> Any:
         if isinstance(spec, Shape):
             return draw_values(rng, -2.0, 2.0, spec.resolve(dims), nasty=nasty)
-        if isinstance(spec, _FromStrategy):
+        if isinstance(spec, FromStrategy):
             return draw(spec.strategy)
         return call_user(lambda: spec.draw(dims, rng), (), "X/y")
 
@@ -453,24 +459,10 @@ def model(
 ) -> Callable[[F], F]:
     """Declare ``make(d, rng) -> model`` for a model with ``model.params`` and
     ``loss, grads = model.loss(X, y)`` (grads keyed like params)."""
-    declared_in = _caller_globals()
+    declared_in = caller_globals()
 
     def decorate(make: F) -> F:
         check = ModelCheck(make, X=X, y=y, dims=dims, where=where, loss=loss, params=params)
-        check.declared_in = declared_in
-        make.__gradcheck__ = check  # type: ignore[attr-defined]
-        return make
+        return attach(make, check, declared_in)
 
     return decorate
-
-
-def check_model(
-    make: Callable, *, X: Any, y: Any = None, dims: Mapping[str, Any] | None = None,
-    where: Callable[[Dims], bool] | None = None, loss: str | Callable = "loss", params: str = "params",
-    **check_args: Any,
-):
-    """Check a model in one call: ``gc.check_model(make_model, X="N,D", y=gc.labels("N", classes="C"))``."""
-    from .runner import check
-
-    declared = ModelCheck(make, X=X, y=y, dims=dims, where=where, loss=loss, params=params)
-    return check(declared, **check_args)

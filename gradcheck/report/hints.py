@@ -1,22 +1,18 @@
-"""Say *why* a gradient is wrong, and catch what finite differences cannot.
+"""Say *why* a gradient is wrong: patterns in one parameter's analytic and numeric values.
 
-- :func:`hints`: patterns in the analytic and numeric gradients of one parameter
-  (sign flipped, off by a constant factor, transposed, all zeros, all equal,
-  only some rows right, NaN).  A hint is only given when it fits every compared
-  entry: no hint is better than a wrong one.
-- :func:`snapshot` / :func:`changes`: the arrays reachable from an object (a
-  cache, a layer) before and after a call, to report a backward pass that wrote
-  into the stored forward state or its inputs.
+:func:`hints` names sign flips, constant factors, transposes, all zeros, all equal,
+only some rows right, NaN; :func:`pattern_map` draws which entries are wrong.
+A hint is only given when it fits every compared entry: no hint is better than a
+wrong one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 
-__all__ = ["hints", "pattern_map", "snapshot", "changes"]
+__all__ = ["hints", "pattern_map"]
 
 #: Agreement required for a pattern to be stated, relative to the gradient's scale.
 PATTERN_RTOL = 1e-4
@@ -186,69 +182,3 @@ def pattern_map(wrong: np.ndarray, excluded: np.ndarray) -> list[str]:
     if rows.shape[0] < 2 or rows.shape[1] < 2 or rows.shape[0] > MAP_ROWS or rows.shape[1] > MAP_COLS:
         return []
     return ["".join("X" if w else "~" if s else "." for w, s in zip(rw, rs)) for rw, rs in zip(rows, skip)]
-
-
-# ---------------------------------------------------------------------- mutation
-
-_MAX_DEPTH = 4
-_MAX_ITEMS = 256
-
-
-def snapshot(obj: Any, label: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Every array reachable from ``obj`` (containers and attributes), with a copy.
-
-    Keeping the array itself lets :func:`changes` see writes *into* it; an
-    attribute rebound to a new array is not a mutation of the old one.
-    """
-    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    _walk(obj, label, out, set(), 0)
-    return out
-
-
-def _walk(obj, path, out, seen, depth):
-    if isinstance(obj, np.ndarray):
-        if obj.dtype != object and id(obj) not in seen:
-            seen.add(id(obj))
-            out[path] = (obj, obj.copy())
-        return
-    if depth > _MAX_DEPTH or id(obj) in seen or isinstance(obj, (str, bytes, int, float, complex, bool, type(None))):
-        return
-    seen.add(id(obj))
-    if isinstance(obj, Mapping):
-        for key, value in list(obj.items())[:_MAX_ITEMS]:
-            _walk(value, f"{path}[{key!r}]", out, seen, depth + 1)
-    elif isinstance(obj, (list, tuple)):
-        for i, value in enumerate(obj[:_MAX_ITEMS]):
-            _walk(value, f"{path}[{i}]", out, seen, depth + 1)
-    elif hasattr(obj, "__dict__") and not callable(obj):
-        attributes = vars(obj)
-        for key, value in list(attributes.items())[:_MAX_ITEMS]:
-            if not _is_gradient_buffer(key, attributes):
-                _walk(value, f"{path}.{key}", out, seen, depth + 1)
-
-
-def _is_gradient_buffer(name: str, siblings: Mapping[str, Any]) -> bool:
-    """``dW`` next to ``W``, ``weights_grad``, ``gradient``, ``delta_list``: backward's to write."""
-    lowered = name.lower()
-    if "grad" in lowered or lowered.startswith("delta"):
-        return True
-    return (name.startswith("d_") and name[2:] in siblings) or (name.startswith("d") and name[1:] in siblings)
-
-
-def changes(before: Mapping[str, tuple[np.ndarray, np.ndarray]], *, ignore: set[int] = frozenset()) -> list[str]:
-    """Arrays written into since :func:`snapshot`, with the first changed index.
-
-    ``ignore`` holds ids of arrays that are meant to be written (gradient buffers).
-    """
-    found = []
-    for path, (array, old) in before.items():
-        if id(array) in ignore or array.shape != old.shape:
-            continue
-        if np.issubdtype(old.dtype, np.floating):
-            differ = ~((array == old) | (np.isnan(array) & np.isnan(old)))
-        else:
-            differ = array != old
-        if np.any(differ):
-            first = tuple(int(i) for i in np.argwhere(differ)[0])
-            found.append(f"{path} was changed in place (first at {list(first)}: {float(old[first]):.6g} -> {float(array[first]):.6g})")
-    return found

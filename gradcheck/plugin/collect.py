@@ -1,9 +1,5 @@
 """Find checks in users' implementation modules, the way users lay out code.
 
-- :func:`import_file` imports ``layers.py`` so that its sibling imports
-  (``from layers import ...``) and a package's relative imports work, and so
-  that two files of the same name in different folders (two students'
-  ``layers.py``) stay two modules.
 - :func:`declared_checks` lists the checks a module declared itself.
 - :func:`conventions` lists what looks checkable but carries no declaration:
   ``X_forward``/``X_backward`` pairs and classes with ``forward``/``backward``.
@@ -15,104 +11,16 @@ Nothing here imports pytest: the plugin and the command line both use it.
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .adapters import BackwardOf, Check, ReturnsGrad, _describe
-from .errors import SpecError
+from ..declare.functional import BackwardOf, Check, ReturnsGrad
+from ..errors import SpecError
 
-__all__ = ["ImportFailed", "import_file", "declared_checks", "Convention", "conventions", "check_from_spec"]
-
-
-class ImportFailed(Exception):
-    """A user's module could not be imported; the message says why and where."""
-
-
-# ------------------------------------------------------------------- importing
-
-
-def import_file(path: Path) -> ModuleType:
-    """Import ``path`` as its siblings would see it; raise :class:`ImportFailed`."""
-    path = path.resolve()
-    root, name = _import_root_and_name(path)
-    with _imports_from(root):
-        try:
-            return importlib.import_module(name)
-        except BaseException as exc:  # SystemExit in a script, KeyboardInterrupt excluded below
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            raise ImportFailed(f"could not import {path.name}: {_describe(exc)}") from None
-
-
-def _import_root_and_name(path: Path) -> tuple[Path, str]:
-    """``(folder to put on sys.path, dotted module name)`` for a file.
-
-    A file in a package (folders with ``__init__.py``) is imported as
-    ``package.module`` from the folder above the package, so relative imports work.
-    """
-    parts = [] if path.name == "__init__.py" else [path.stem]
-    folder = path.parent
-    while (folder / "__init__.py").is_file() and folder.parent != folder:
-        parts.insert(0, folder.name)
-        folder = folder.parent
-    return folder, ".".join(parts)
-
-
-@contextmanager
-def _imports_from(root: Path) -> Iterator[None]:
-    """Resolve imports in ``root`` first, without leaking its names to later imports.
-
-    Modules that ``root``'s files would shadow (another folder's ``layers``) are
-    set aside during the import and put back afterwards; the modules imported
-    from ``root`` keep working, because their functions hold their own globals.
-    """
-    local = {p.stem for p in root.glob("*.py")} | {p.name for p in root.iterdir() if (p / "__init__.py").is_file()}
-    aside = {
-        name: module
-        for name, module in list(sys.modules.items())
-        if name.split(".")[0] in local and not _lives_in(module, root)
-    }
-    for name in aside:
-        del sys.modules[name]
-    cached = _FOLDERS.get(root, {})
-    sys.modules.update(cached)
-    already = set(sys.modules) - set(cached)  # imported before, by other means: leave them
-    sys.path.insert(0, str(root))
-    try:
-        yield
-    finally:
-        sys.path.remove(str(root))
-        # Keep this folder's modules for its next file, out of the next folder's way.
-        mine = {
-            n: m for n, m in sys.modules.items()
-            if n not in already and n.split(".")[0] in local and _lives_in(m, root)
-        }
-        for name in mine:
-            del sys.modules[name]
-        _FOLDERS[root] = mine
-        sys.modules.update(aside)
-
-
-#: Modules imported from each folder, so sibling files share one ``layers``.
-_FOLDERS: dict[Path, dict[str, ModuleType]] = {}
-
-
-def _lives_in(module: ModuleType | None, root: Path) -> bool:
-    file = getattr(module, "__file__", None)
-    if not file:
-        return False
-    try:
-        Path(file).resolve().relative_to(root)
-    except ValueError:
-        return False
-    return True
+__all__ = ["declared_checks", "Convention", "conventions", "check_from_spec"]
 
 
 # ------------------------------------------------------------------ discovering
@@ -244,7 +152,7 @@ def check_from_spec(module: ModuleType, name: str, spec: Mapping[str, Any]) -> C
 
 def _layer_from_spec(module: ModuleType, name: str, spec: dict) -> Check:
     """A class: ``{"make": lambda d, rng: Linear(d.D, d.M, rng), **gc.layer arguments}``."""
-    from .objects import LAYER_ARGS, LayerCheck
+    from ..declare.layers import LAYER_ARGS, LayerCheck
 
     make = spec.pop("make", None)
     if not callable(make):

@@ -8,14 +8,15 @@ from typing import Any
 
 import pytest
 
-from .pytest_items import ImportErrorItem, UndeclaredItem
-from .pytest_options import Options
+from ..findings import Kind
+from .items import ImportErrorItem, UndeclaredItem
+from .options import Options
 
 __all__ = ["Results", "error_record"]
 
 
 def error_record(item: ImportErrorItem) -> dict[str, Any]:
-    from .report import Report
+    from ..report.model import Report
 
     return {**Report.not_run(item.name, item.kind, item.message).to_dict(), "id": item.nodeid}
 
@@ -84,7 +85,7 @@ class Results:
 
 def _what_failed(record: dict) -> str:
     wrong = [name for name, p in record["params"].items() if not p["ok"]]
-    kinds = sorted({f["kind"] for f in record.get("findings", []) if f["kind"] not in ("mismatch", "kink-excluded")})
+    kinds = sorted({f["kind"] for f in record.get("findings", []) if Kind(f["kind"]).summarized})
     parts = []
     if wrong:
         parts.append("wrong " + ", ".join(wrong))

@@ -16,13 +16,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .problems import UserError
+from ..findings import UserError
 
-__all__ = ["CountingLoss", "Line", "step_size", "machine_eps"]
+__all__ = ["CountingLoss", "Line", "step_size", "EPS"]
 
-
-def machine_eps(dtype) -> float:
-    return float(np.finfo(dtype).eps) if np.issubdtype(dtype, np.floating) else float(np.finfo(float).eps)
+#: Machine epsilon of float64, the precision checks run at unless the user's code computes in less.
+EPS = float(np.finfo(np.float64).eps)
 
 
 def step_size(param: np.ndarray, eps: float) -> float:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .compare import KINK, OK, WRONG, ProbeResult, judge_line
-from .numeric import CountingLoss, Line
+from .finite_diff import CountingLoss, Line
+from .verdict import KINK, OK, WRONG, ProbeResult, judge_line
 
 __all__ = ["Located", "locate", "MAX_LEAVES"]
 

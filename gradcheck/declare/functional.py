@@ -1,21 +1,19 @@
-"""Calling conventions -> one :class:`~gradcheck.problems.Problem` per example.
+"""Calling conventions -> one :class:`~gradcheck.declare.problem.Problem` per example.
 
 Each decorator validates its declaration at once (a typo in a shape raises
 :class:`SpecError` where the user wrote it) and attaches a :class:`Check` to the
 function as ``fn.__gradcheck__``, returning the function itself unchanged, so the
 user's code keeps working exactly as before.
 
-A Check knows its :class:`~gradcheck.specs.DimSpace` and how to build a Problem for
+A Check knows its :class:`~gradcheck.declare.dims.DimSpace` and how to build a Problem for
 one example from the dims, an integer seed, and a ``draw`` function for the
 hypothesis strategies among its arguments.
 """
 
 from __future__ import annotations
 
-import copy
 import inspect
 import sys
-import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any, TypeVar
@@ -23,19 +21,14 @@ from typing import Any, TypeVar
 import numpy as np
 from hypothesis.strategies import SearchStrategy
 
-from . import diagnose
-from .errors import SpecError
-from .problems import Problem, UserError
+from .. import arrays
+from ..errors import SpecError
+from ..findings import Finding, Kind, UserError
+from .args import ArgSpec, FromStrategy, as_argspec
+from .calls import call_user, fresh, light_copy, name_of
+from .dims import DEFAULT_VALUE_RANGE, Dims, DimSpace, check_value_range
 from .layout import Layout
-from .specs import (
-    DEFAULT_VALUE_RANGE,
-    ArgSpec,
-    Dims,
-    DimSpace,
-    _FromStrategy,
-    as_argspec,
-    check_value_range,
-)
+from .problem import Problem
 
 __all__ = ["Check", "backward_of", "returns_grad", "problem", "get_check"]
 
@@ -75,69 +68,6 @@ def get_check(target: Any) -> Check:
     )
 
 
-# ------------------------------------------------------------------ user calls
-
-
-def call_user(fn: Callable, args: Sequence[Any], label: str) -> Any:
-    """Call user code; any exception becomes a :class:`UserError` naming it."""
-    try:
-        return fn(*args)
-    except UserError:
-        raise
-    except (NotImplementedError, NameError) as exc:
-        raise UserError("not-implemented", f"{label} raised {_describe(exc)}") from exc
-    except Exception as exc:
-        raise UserError("error", f"{label} raised {_describe(exc)}") from exc
-
-
-def _describe(exc: BaseException) -> str:
-    """``ValueError: shapes (2,3) and (4,) not aligned (layers.py:12, in affine_forward)``."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    user = [f for f in frames
-            if "/gradcheck/" not in f.filename.replace("\\", "/") and not f.filename.startswith("<frozen")]
-    where = f" ({user[-1].filename.rsplit('/', 1)[-1]}:{user[-1].lineno}, in {user[-1].name})" if user else ""
-    return f"{type(exc).__name__}: {exc}{where}"
-
-
-def _name(fn: Callable) -> str:
-    return getattr(fn, "__qualname__", getattr(fn, "__name__", repr(fn)))
-
-
-def _fresh(value: Any) -> Any:
-    """A copy for one call, so user code cannot write into the master values."""
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    if isinstance(value, (dict, list, tuple, set)):
-        try:
-            return copy.deepcopy(value)
-        except Exception:
-            return value
-    return value
-
-
-def _light_copy(value: Any) -> Any:
-    """Containers copied, arrays as read-only views: cheap per call, and nothing shared is writable."""
-    if isinstance(value, np.ndarray):
-        view = value.view()
-        view.flags.writeable = False
-        return view
-    if isinstance(value, dict):
-        return {k: _light_copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_light_copy(v) for v in value]
-    return value
-
-
-def _first_change(before: np.ndarray, after: np.ndarray) -> str | None:
-    if not isinstance(after, np.ndarray) or after.shape != before.shape:
-        return None
-    differ = ~((after == before) | (np.isnan(after) & np.isnan(before)))
-    if not differ.any():
-        return None
-    first = tuple(int(i) for i in np.argwhere(differ)[0])
-    return f"first at {list(first)}: {float(before[first]):.6g} -> {float(after[first]):.6g}"
-
-
 # ------------------------------------------------------------ functional checks
 
 
@@ -149,12 +79,12 @@ class _Declared(Check):
         if not callable(fn):
             raise SpecError(f"expected {role} to be a function, got {role}={fn!r}")
         self.fn = fn
-        self.signature_names = _parameter_names(fn, role)
+        self.signature_names = parameter_names(fn, role)
         # Parameters the function reads as module globals (min-char-rnn's Wxh, ...).
         module = getattr(fn, "__globals__", {})
         self.global_names = [n for n in (shapes or {}) if n not in self.signature_names and n in module]
         self.layout = Layout(shapes if shapes is not None else {}, unroll, unroll_order,
-                             [*self.signature_names, *self.global_names], _name(fn))
+                             [*self.signature_names, *self.global_names], name_of(fn))
         if clip is not None and not (isinstance(clip, (int, float)) and not isinstance(clip, bool) and clip > 0):
             raise SpecError(f"expected clip to be the positive bound the gradients are clipped to, got clip={clip!r}")
         self.clip = clip
@@ -196,7 +126,7 @@ class _Declared(Check):
         for name, value in args.items():
             if name not in self.signature_names:
                 raise SpecError(
-                    f"args names {name!r}, which is not an argument of {_name(self.fn)}"
+                    f"args names {name!r}, which is not an argument of {name_of(self.fn)}"
                     f"({', '.join(self.signature_names)})"
                 )
             if name in self.layout.args:
@@ -231,7 +161,7 @@ class _Declared(Check):
                 continue
             if name not in self.layout.args and name not in self.args and p.default is p.empty:
                 raise SpecError(
-                    f"{role} {_name(self.fn)} takes {name!r} but it is neither in shapes= "
+                    f"{role} {name_of(self.fn)} takes {name!r} but it is neither in shapes= "
                     f"(differentiable) nor in args= (anything else); add args={{{name!r}: ...}}"
                 )
 
@@ -241,7 +171,7 @@ class _Declared(Check):
         values = self.layout.draw(dims, rng, self.ranges, nasty=nasty)
         others = {}
         for name, spec in self.args.items():
-            if isinstance(spec, _FromStrategy):
+            if isinstance(spec, FromStrategy):
                 others[name] = draw(spec.strategy)
             else:
                 others[name] = call_user(lambda s=spec: s.draw(dims, rng), (), f"args[{name!r}]")
@@ -259,7 +189,7 @@ class _Declared(Check):
             if name in values:
                 out.append(self.layout.copy(values[name]) if views is None else views[name])
             elif name in others:
-                out.append(_fresh(others[name]) if views is None else _light_copy(others[name]))
+                out.append(fresh(others[name]) if views is None else light_copy(others[name]))
             else:
                 break  # the rest take their defaults
         return out
@@ -282,7 +212,8 @@ class _Declared(Check):
                 if "read-only" not in err.message:
                     raise
                 writes[0] = True
-                notes.append(("mutation", f"{label} writes into its arguments ({err.message})", list(self.wrt)))
+                notes.append(Finding(Kind.MUTATION, f"{label} writes into its arguments ({err.message})", list(self.wrt),
+                                     site=f"{label}(arguments)"))
         return call_user(fn, self.call_args(values, others), label)
 
     def check_inputs_unchanged(self, values: dict, called: list, label: str, notes: list) -> bool:
@@ -292,10 +223,11 @@ class _Declared(Check):
             if arg not in values:
                 continue
             for name, master, after in self.layout.changes(arg, values[arg], given):
-                change = _first_change(master, after)
+                change = arrays.first_change(master, after)
                 if change:
                     wrote = True
-                    notes.append(("mutation", f"{label} wrote into its argument {name} ({change})", [name]))
+                    notes.append(Finding(Kind.MUTATION, f"{label} wrote into its argument {name} ({change})", [name],
+                                         site=f"{label}({name})"))
         return wrote
 
     def problem(self, values: dict, dims: Dims, loss, grads, notes: list, source: str) -> Problem:
@@ -336,7 +268,7 @@ _ABSENT = object()
 _NO_GLOBALS = nullcontext()
 
 
-def _parameter_names(fn: Callable, role: str) -> list[str]:
+def parameter_names(fn: Callable, role: str) -> list[str]:
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
@@ -354,11 +286,11 @@ class BackwardOf(_Declared):
             raise SpecError(f"expected outputs to be an int >= 1, got outputs={outputs!r}")
         super().__init__(forward, role="forward", **declared)
         self.backward, self.outputs = backward, outputs
-        self.name = _name(backward)
+        self.name = name_of(backward)
 
     def _outputs(self, result: Any) -> tuple[list, Any]:
         if not isinstance(result, tuple) or len(result) < self.outputs + 1:
-            label = _name(self.fn)
+            label = name_of(self.fn)
             got = f"a tuple of {len(result)}" if isinstance(result, tuple) else type(result).__name__
             raise UserError(
                 "error",
@@ -370,7 +302,7 @@ class BackwardOf(_Declared):
             try:
                 outs.append(np.asarray(out, dtype=np.float64))
             except (TypeError, ValueError):
-                raise UserError("error", f"output {i} of {_name(self.fn)} is a {type(out).__name__}, "
+                raise UserError(Kind.ERROR, f"output {i} of {name_of(self.fn)} is a {type(out).__name__}, "
                                          f"not an array") from None
         return outs, result[-1]
 
@@ -378,8 +310,8 @@ class BackwardOf(_Declared):
         rng = np.random.default_rng(seed)
         values, others = self.draw_inputs(dims, rng, draw, nasty)
         views = self.read_only_views(values)
-        fname = _name(self.fn)
-        notes: list = []
+        fname = name_of(self.fn)
+        notes: list[Finding] = []
         with self.module_globals(values, self.backward):
             called = self.call_args(values, others)
             outs, cache = self._outputs(call_user(self.fn, called, fname))
@@ -409,17 +341,18 @@ class BackwardOf(_Declared):
                 called = self.call_args(values, others)
                 _, cache = self._outputs(call_user(self.fn, called, fname))
                 writes[0] = self.check_inputs_unchanged(values, called, fname, notes) or writes[0]
-            before = diagnose.snapshot(cache, "cache")
+            before = arrays.snapshot(cache, "cache")
             douts = [g.copy() for g in upstream]
             returned = call_user(self.backward, [*douts, cache], self.name)
             for i, (g, d) in enumerate(zip(upstream, douts)):
-                change = _first_change(g, d)
+                change = arrays.first_change(g, d)
                 if change:
-                    notes.append(("mutation", f"{self.name} wrote into its upstream gradient (argument {i}: {change})",
-                                  list(self.wrt)))
-            ignore = _array_ids(returned)
-            for change in diagnose.changes(before, ignore=ignore):
-                notes.append(("mutation", f"{self.name} changed the forward cache: {change}", list(self.wrt)))
+                    notes.append(Finding(Kind.MUTATION, f"{self.name} wrote into its upstream gradient "
+                                                        f"(argument {i}: {change})", list(self.wrt), site=f"dout{i}"))
+            ignore = arrays.array_ids(returned)
+            for path, change in arrays.changes(before, ignore=ignore):
+                notes.append(Finding(Kind.MUTATION, f"{self.name} changed the forward cache: {path} was changed "
+                                                    f"in place ({change})", list(self.wrt), site=path))
             return returned
 
         return self.problem(values, dims, loss, grads, notes, self.name)
@@ -429,18 +362,8 @@ def weighted_sum(outs: Sequence[np.ndarray], upstream: Sequence[np.ndarray], lab
     """The scalar checked for a forward with several outputs: ``sum_i <out_i, g_i>``."""
     for i, (o, g) in enumerate(zip(outs, upstream)):
         if o.shape != g.shape:
-            raise UserError("error", f"output {i} of {label} changed shape from {g.shape} to {o.shape}")
+            raise UserError(Kind.ERROR, f"output {i} of {label} changed shape from {g.shape} to {o.shape}")
     return float(sum(np.vdot(o, g) for o, g in zip(outs, upstream)))
-
-
-def _array_ids(value: Any) -> set[int]:
-    if isinstance(value, np.ndarray):
-        return {id(value)}
-    if isinstance(value, Mapping):
-        value = list(value.values())
-    if isinstance(value, (list, tuple)):
-        return set().union(set(), *(_array_ids(v) for v in value))
-    return set()
 
 
 class ReturnsGrad(_Declared):
@@ -448,15 +371,15 @@ class ReturnsGrad(_Declared):
 
     def __init__(self, fn, **declared):
         super().__init__(fn, role="function", **declared)
-        self.name = _name(fn)
+        self.name = name_of(fn)
 
     def _split(self, result: Any) -> tuple[float, Any]:
         if not isinstance(result, (tuple, list)) or len(result) < 2:
-            raise UserError("error", f"{self.name} returned {type(result).__name__}; expected (loss, gradient)")
+            raise UserError(Kind.ERROR, f"{self.name} returned {type(result).__name__}; expected (loss, gradient)")
         try:
             value = float(np.asarray(result[0], dtype=np.float64).reshape(()))
         except (TypeError, ValueError):
-            raise UserError("error", f"the first value {self.name} returns must be the scalar loss, got {result[0]!r:.60}") from None
+            raise UserError(Kind.ERROR, f"the first value {self.name} returns must be the scalar loss, got {result[0]!r:.60}") from None
         rest = result[1:]
         if len(self.wrt) == 1 or isinstance(rest[0], Mapping):
             return value, rest[0]
@@ -468,7 +391,7 @@ class ReturnsGrad(_Declared):
         rng = np.random.default_rng(seed)
         values, others = self.draw_inputs(dims, rng, draw, nasty)
         views = self.read_only_views(values)
-        notes: list = []
+        notes: list[Finding] = []
 
         writes = [True]  # copies until a call with copies showed no write into the inputs
         pending: list = []  # the first call's gradients: the engine asks for them at the same point
@@ -504,17 +427,17 @@ class ProblemFactory(Check):
         if not callable(make):
             raise SpecError(f"gc.problem decorates a function make(d, rng), got {make!r}")
         self.make = make
-        self.name = _name(make)
+        self.name = name_of(make)
         self.space = DimSpace(dims, set(), where)
         if not self.space.names:
             raise SpecError(f"gc.problem on {self.name} needs dims=, e.g. dims={{'N': (1, 4)}}")
-        self.wants_rng = len(_parameter_names(make, "make")) >= 2
+        self.wants_rng = len(parameter_names(make, "make")) >= 2
 
     def build(self, dims: Dims, seed: int, draw: Draw, *, nasty: bool = False) -> Problem:
         rng = np.random.default_rng(seed)
         built = call_user(self.make, (dims, rng) if self.wants_rng else (dims,), self.name)
         if not isinstance(built, Problem):
-            raise UserError("error", f"{self.name} must return gc.Problem(...), got {type(built).__name__}")
+            raise UserError(Kind.ERROR, f"{self.name} must return gc.Problem(...), got {type(built).__name__}")
         built.source = built.source or f"{self.name}'s grads()"
         return built
 
@@ -522,10 +445,17 @@ class ProblemFactory(Check):
 # ------------------------------------------------------------------ decorators
 
 
-def _caller_globals() -> dict | None:
+def caller_globals() -> dict[str, Any] | None:
     """The globals of the module calling a decorator factory (two frames up)."""
     frame = sys._getframe(2)
     return frame.f_globals if frame is not None else None
+
+
+def attach(target: F, check: Check, declared_in: dict[str, Any] | None) -> F:
+    """Hang ``check`` on the user's function or factory, which is returned unchanged."""
+    check.declared_in = declared_in
+    target.__gradcheck__ = check  # type: ignore[attr-defined]
+    return target
 
 
 def backward_of(
@@ -552,7 +482,7 @@ def backward_of(
     reported as ``parameters.Wax``.  See the README for every argument.
     """
 
-    declared_in = _caller_globals()
+    declared_in = caller_globals()
 
     def decorate(backward: F) -> F:
         check = BackwardOf(
@@ -560,9 +490,7 @@ def backward_of(
             dims=dims, where=where, ranges=ranges, grads=grads, unroll=unroll, unroll_order=unroll_order,
             clip=clip,
         )
-        check.declared_in = declared_in
-        backward.__gradcheck__ = check  # type: ignore[attr-defined]
-        return backward
+        return attach(backward, check, declared_in)
 
     return decorate
 
@@ -591,14 +519,12 @@ def returns_grad(
     compared (and are counted in the report).
     """
 
-    declared_in = _caller_globals()
+    declared_in = caller_globals()
 
     def decorate(fn: F) -> F:
         check = ReturnsGrad(fn, shapes=shapes, wrt=wrt, args=args, dims=dims, where=where, ranges=ranges,
                             grads=grads, unroll=unroll, unroll_order=unroll_order, clip=clip)
-        check.declared_in = declared_in
-        fn.__gradcheck__ = check  # type: ignore[attr-defined]
-        return fn
+        return attach(fn, check, declared_in)
 
     return decorate
 
@@ -608,12 +534,10 @@ def problem(
 ) -> Callable[[F], F]:
     """Declare ``make(d, rng) -> gc.Problem``: the escape hatch for any code."""
 
-    declared_in = _caller_globals()
+    declared_in = caller_globals()
 
     def decorate(make: F) -> F:
         check = ProblemFactory(make, dims=dims, where=where)
-        check.declared_in = declared_in
-        make.__gradcheck__ = check  # type: ignore[attr-defined]
-        return make
+        return attach(make, check, declared_in)
 
     return decorate

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .pytest_options import OPTIONS
+from .options import OPTIONS
 
 __all__ = ["ImplementationModule", "CheckItem", "UndeclaredItem", "ImportErrorItem", "is_test_file", "MARK_KEYS"]
 
@@ -24,7 +24,8 @@ class ImplementationModule(pytest.File):
     """A user's ``layers.py``: its declared checks, spec'd pairs, and undeclared ones."""
 
     def collect(self):
-        from .collect import ImportFailed, conventions, declared_checks, import_file
+        from ..userfiles import ImportFailed, import_file
+        from .collect import conventions, declared_checks
 
         try:
             module = import_file(self.path)
@@ -45,8 +46,8 @@ class ImplementationModule(pytest.File):
             yield UndeclaredItem.from_parent(self, name=found.name, convention=found)
 
     def _from_spec(self, module, name: str, spec: Any) -> pytest.Item:
+        from ..errors import SpecError
         from .collect import check_from_spec
-        from .errors import SpecError
 
         try:
             check = check_from_spec(module, name, spec)
@@ -79,7 +80,7 @@ def _spec_file(config: pytest.Config) -> dict[str, Any]:
 def _load_spec_file(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
-    from .collect import ImportFailed, import_file
+    from ..userfiles import ImportFailed, import_file
 
     if not path.is_file():
         raise pytest.UsageError(f"--gradcheck-spec: no such file: {path}")
@@ -119,7 +120,7 @@ class CheckItem(pytest.Item):
             self.keywords[mark.name] = mark
 
     def runtest(self) -> None:
-        from .runner import check
+        from ..checking import check
 
         options = self.config.stash[OPTIONS]
         tuned = self._marker_kwargs()
@@ -148,7 +149,7 @@ class CheckItem(pytest.Item):
         return dict(mark.kwargs)
 
     def repr_failure(self, excinfo, style=None):
-        from .errors import GradcheckError
+        from ..errors import GradcheckError
 
         if isinstance(excinfo.value, CheckFailed):
             return self._failure_text(excinfo.value.report)
@@ -157,7 +158,7 @@ class CheckItem(pytest.Item):
         return super().repr_failure(excinfo, style=style)
 
     def _failure_text(self, report) -> str:
-        from .report import render
+        from ..report.render import render
 
         lines = render(report)
         if report.seed is not None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .numeric import CountingLoss, Line, step_size
+from .finite_diff import CountingLoss, Line, step_size
 
 __all__ = ["LineVerdict", "judge_line", "ProbeResult", "probe_param", "EntryResult", "check_entries"]
 
@@ -81,7 +81,7 @@ class ProbeResult:
     """The verdict of random-direction probes on one parameter at one example.
 
     The direction, step, slopes and tolerance of the deciding probe are kept:
-    :mod:`gradcheck.localize` bisects on the same direction to find wrong entries.
+    :mod:`gradcheck.engine.bisect` bisects on the same direction to find wrong entries.
     """
 
     status: str

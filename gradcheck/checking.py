@@ -1,0 +1,179 @@
+"""The public checks: search -> measure the example to show -> report.
+
+:func:`check` searches configurations, :func:`check_at` checks one, and
+:func:`assert_gradients` raises on a failure; :func:`check_model` declares and
+checks a model in one call.  Each composes the engine (which measures) and the
+report builder (which judges and explains); neither of those calls the other.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from hypothesis.database import ExampleDatabase
+
+from .declare.dims import Dims
+from .declare.functional import Check, get_check
+from .declare.layers import ModelCheck
+from .engine.example import MODES, Outcome, measure, parameter_shapes
+from .engine.search import Search, Timeout, search, search_one, time_limit
+from .errors import GradientError, SpecError
+from .findings import Kind
+from .report.build import (
+    build_report,
+    param_reports,
+    probe_reports,
+    reports_from_errors,
+    timed_out,
+)
+from .report.model import ParamReport, Report
+
+__all__ = ["check", "check_at", "assert_gradients", "check_model", "DEFAULT_EXAMPLES"]
+
+#: Examples drawn per check unless told otherwise (the plugin and the grader use it too).
+DEFAULT_EXAMPLES = 50
+
+
+def check(
+    target: Any,
+    *,
+    examples: int | None = None,
+    seed: int | None = None,
+    timeout: float | None = None,
+    database: ExampleDatabase | None = None,
+    nasty: bool = False,
+    mode: str = "auto",
+) -> Report:
+    """Search configurations for one where the gradients are wrong.
+
+    Parameters
+    ----------
+    target : callable
+        A function decorated with :func:`backward_of`, :func:`returns_grad`,
+        :func:`problem`, :func:`layer` or :func:`model`.
+    examples : int, optional
+        How many examples to draw (default 50); a failure stops the search and
+        shrinks to the smallest failing configuration.
+    seed : int, optional
+        The same seed gives the same examples and the same verdict; without one a
+        seed is chosen and kept in ``report.seed`` (and in the reproduce line).
+    timeout : float, optional
+        Seconds; a check still running then ends with a finding of kind ``timeout``.
+    database : hypothesis ExampleDatabase, optional
+        Saves failing examples and replays them first next time.  Hypothesis uses
+        it only in runs it seeds itself, so it excludes ``seed`` (``report.seed`` is
+        then None).
+    nasty : bool
+        Put half of the drawn values on a grid of halves (exact zeros, ties, round
+        bounds), where non-smooth code has its kinks.
+    mode : {"auto", "probe", "full"}
+        ``auto``: probes, then every entry of the reported example (bisection on
+        large parameters); ``probe``: probes and bisection only, about 4 forward
+        passes per tensor, no determinism or accumulation detectors; ``full``:
+        every entry of the reported example.
+
+    Returns
+    -------
+    Report
+        ``report.ok``, a :class:`ParamReport` per parameter, the findings, and the
+        configuration shown; ``str(report)`` is the table.
+    """
+    chk = get_check(target)
+    _check_mode(mode)
+    examples = _check_examples(examples)
+    if database is not None and seed is not None:
+        raise SpecError("give seed= or database=, not both: hypothesis does not use its example database "
+                        "in a run with a fixed seed")
+    if seed is None and database is None:
+        seed = secrets.randbelow(2**31)
+    elif seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise SpecError(f"expected seed to be an int, got seed={seed!r}")
+    chk.space.validate()  # declaration errors surface here, not inside hypothesis
+    with time_limit(timeout) as deadline:
+        try:
+            state, failure = search(chk, examples, seed, deadline, database, nasty, mode)
+        except Timeout:
+            return timed_out(chk.name, seed, timeout)
+    return _report(chk, state, failure, seed)
+
+
+def check_at(target: Any, dims: Mapping[str, int], *, seed: int = 0, nasty: bool = False,
+             mode: str = "auto") -> Report:
+    """Check exactly one example at the given dims: no search, no shrinking.
+
+    Parameters
+    ----------
+    target : callable
+        A declared check, as for :func:`check`.
+    dims : dict
+        A value for every dim of the check (``{"N": 2, "D": 3, "M": 4}``).
+    seed : int
+        Seeds the values drawn at those dims (the reproduce line of a failure gives it).
+    nasty, mode
+        As for :func:`check`.
+    """
+    chk = get_check(target)
+    _check_mode(mode)
+    state, failure = search_one(chk, chk.space.at(dims), seed, nasty=nasty, mode=mode)
+    return _report(chk, state, failure, seed)
+
+
+def assert_gradients(target: Any, **kwargs: Any) -> Report:
+    """:func:`check`, raising :class:`GradientError` (an AssertionError) on failure.
+
+    Takes the arguments of :func:`check`; returns the report when the check passes.
+    """
+    __tracebackhide__ = True
+    report = check(target, **kwargs)
+    if not report.ok:
+        raise GradientError(report)
+    return report
+
+
+def check_model(
+    make: Callable[..., Any], *, X: Any, y: Any = None, dims: Mapping[str, Any] | None = None,
+    where: Callable[[Dims], bool] | None = None, loss: str | Callable[..., Any] = "loss", params: str = "params",
+    **check_args: Any,
+) -> Report:
+    """Declare and check a model in one call.
+
+    ``gc.check_model(make_model, X="N,D", y=gc.labels("N", classes="C"))``.  The
+    declaration arguments are those of :func:`gradcheck.model`; the rest
+    (``examples=``, ``seed=``, ...) go to :func:`check`.
+    """
+    declared = ModelCheck(make, X=X, y=y, dims=dims, where=where, loss=loss, params=params)
+    return check(declared, **check_args)
+
+
+def _report(chk: Check, state: Search, failure: Outcome | None, seed: int | None) -> Report:
+    shown = failure
+    if shown is None:  # a pass, or a detector's finding at its own (smallest) example
+        detected = [o for o, f in state.findings.values() if f.kind.from_detector]
+        shown = min(detected, key=lambda o: o.size) if detected else state.last
+    return build_report(chk.name, state, shown, _params(chk, shown), seed)
+
+
+def _params(chk: Check, shown: Outcome | None) -> dict[str, ParamReport]:
+    if shown is None:
+        return {}
+    if shown.mode == "probe" and shown.probe_results:
+        return probe_reports(shown)  # the verdict as measured: no second look
+    analysable = not shown.errors or any(e.kind is Kind.SHAPE for e in shown.errors)
+    params = param_reports(measure(chk, shown), shown.dims) if analysable else {}
+    if shown.errors and not params:
+        params = reports_from_errors(shown, parameter_shapes(chk, shown))
+    return params
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise SpecError(f"expected mode to be one of {', '.join(MODES)}, got mode={mode!r}")
+
+
+def _check_examples(examples: int | None) -> int:
+    examples = DEFAULT_EXAMPLES if examples is None else examples
+    if not isinstance(examples, int) or isinstance(examples, bool) or examples < 1:
+        raise SpecError(f"expected examples to be an int >= 1, got examples={examples!r}")
+    return examples

@@ -1,0 +1,135 @@
+"""Non-differentiable arguments: labels, indices, constants, and user callables.
+
+Each entry of ``args=`` becomes an :class:`ArgSpec` that draws its value for one
+example from the dims and a NumPy Generator (or from a hypothesis strategy).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from hypothesis.strategies import SearchStrategy
+
+from ..errors import SpecError
+from .dims import Dims, Shape
+
+__all__ = ["ArgSpec", "FromStrategy", "labels", "indices", "const", "as_argspec"]
+
+
+class ArgSpec:
+    """A non-differentiable argument drawn per example from the dims and an rng."""
+
+    def draw(self, dims: Dims, rng: np.random.Generator) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    def dim_names(self) -> dict[str, None]:
+        return {}
+
+
+def _dim_or_int(value, what: str) -> Shape:
+    if isinstance(value, str) or (isinstance(value, (int, np.integer)) and not isinstance(value, bool)):
+        return Shape((value,), name=what)
+    raise SpecError(f"expected {what} to be a dim name or an int, got {what}={value!r}")
+
+
+class _Labels(ArgSpec):
+    def __init__(self, shape, classes, low: int, repeat: bool, what: str):
+        self.shape = Shape(shape, name=f"{what}(shape)")
+        self.classes = _dim_or_int(classes, f"{what} classes")
+        if not isinstance(low, (int, np.integer)) or isinstance(low, bool):
+            raise SpecError(f"expected low to be an int, got low={low!r}")
+        self.low, self.repeat, self.what = int(low), repeat, what
+
+    def dim_names(self) -> dict[str, None]:
+        return {**self.shape.names, **self.classes.names}
+
+    def draw(self, dims: Dims, rng: np.random.Generator) -> np.ndarray:
+        shape = self.shape.resolve(dims)
+        (n_classes,) = self.classes.resolve(dims)
+        if n_classes < 1:
+            raise SpecError(f"{self.what} needs at least one class, got {n_classes}")
+        out = rng.integers(self.low, self.low + n_classes, size=shape)
+        if self.repeat and out.size >= 2:
+            # Embedding-style bugs (``dW[idx] += dout``) only show on a repeat.
+            flat = out.reshape(-1)
+            flat[-1] = flat[0]
+        return out
+
+    def __repr__(self) -> str:
+        return f"gc.{self.what}({self.shape.text!r}, classes={self.classes.text})"
+
+
+def labels(shape, *, classes, low: int = 0) -> ArgSpec:
+    """Integer class labels of ``shape`` in ``[low, low + classes)``.
+
+    ``classes`` is a dim name or an int: ``gc.labels("N", classes="C")``; use
+    ``low=1`` for 1-based labels.
+    """
+    return _Labels(shape, classes, low, repeat=False, what="labels")
+
+
+def indices(shape, *, size, low: int = 0) -> ArgSpec:
+    """Integer indices of ``shape`` in ``[low, low + size)`` with at least one repeat.
+
+    For embedding lookups: ``gc.indices("N,T", size="V")``.  When the array has
+    two or more entries one index is always repeated, since that is where
+    ``dW[idx] += dout`` (instead of ``np.add.at``) goes wrong.
+    """
+    return _Labels(shape, size, low, repeat=True, what="indices")
+
+
+class _Const(ArgSpec):
+    def __init__(self, value):
+        self.value = value
+
+    def draw(self, dims, rng):
+        return self.value
+
+    def __repr__(self) -> str:
+        return f"gc.const({self.value!r})"
+
+
+def const(value) -> ArgSpec:
+    """Pass ``value`` as it is, even if it is callable (an activation function)."""
+    return _Const(value)
+
+
+class _FromCallable(ArgSpec):
+    """``lambda d: ...`` or ``lambda d, rng: ...``."""
+
+    def __init__(self, fn: Callable, name: str):
+        self.fn, self.name = fn, name
+        self.wants_rng = _count_positional(fn) >= 2
+
+    def draw(self, dims, rng):
+        return self.fn(dims, rng) if self.wants_rng else self.fn(dims)
+
+
+class FromStrategy(ArgSpec):
+    def __init__(self, strategy: SearchStrategy, name: str):
+        self.strategy, self.name = strategy, name
+
+
+def _count_positional(fn: Callable) -> int:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return 1
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
+        return 2
+    return sum(p.kind in kinds for p in params)
+
+
+def as_argspec(name: str, value) -> ArgSpec:
+    """Interpret one entry of ``args=``: spec, strategy, callable or constant."""
+    if isinstance(value, ArgSpec):
+        return value
+    if isinstance(value, SearchStrategy):
+        return FromStrategy(value, name)
+    if callable(value) and not isinstance(value, type):
+        return _FromCallable(value, name)
+    return _Const(value)

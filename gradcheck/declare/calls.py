@@ -1,0 +1,95 @@
+"""Calling user code: every exception becomes a finding that names ``file:line``.
+
+Also the copies each call gets, so that user code can never write into the
+master values of an example.
+"""
+
+from __future__ import annotations
+
+import copy
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..findings import Kind, UserError
+
+__all__ = ["call_user", "describe_exception", "name_of", "fresh", "light_copy"]
+
+# Frames inside the installed package are the tool's own, not the user's; the bundled
+# reference models are user-style code and keep their frames.
+_PACKAGE = Path(__file__).resolve().parents[1]
+_OWN_EXCEPT = _PACKAGE / "reference_models"
+
+
+def call_user(fn: Callable[..., Any], args: Sequence[Any], label: str) -> Any:
+    """Call user code; any exception becomes a :class:`UserError` naming it."""
+    try:
+        return fn(*args)
+    except UserError:
+        raise
+    except (NotImplementedError, NameError) as exc:
+        raise UserError(Kind.NOT_IMPLEMENTED, f"{label} raised {describe_exception(exc)}") from exc
+    except Exception as exc:
+        raise UserError(Kind.ERROR, f"{label} raised {describe_exception(exc)}") from exc
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``ValueError: shapes (2,3) and (4,) not aligned (layers.py:12, in affine_forward)``.
+
+    The location is the innermost frame outside this package (found by its installed
+    directory, so a user's own folder named ``gradcheck`` keeps its frames).
+    """
+    frames = traceback.extract_tb(exc.__traceback__)
+    user = [f for f in frames if _is_user_frame(f.filename)]
+    where = f" ({Path(user[-1].filename).name}:{user[-1].lineno}, in {user[-1].name})" if user else ""
+    return f"{type(exc).__name__}: {_safe_str(exc)}{where}"
+
+
+def _is_user_frame(filename: str) -> bool:
+    if filename.startswith("<frozen"):
+        return False
+    try:
+        path = Path(filename).resolve()
+    except (OSError, RuntimeError):
+        return True
+    return not path.is_relative_to(_PACKAGE) or path.is_relative_to(_OWN_EXCEPT)
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:  # a user exception whose __str__ raises: still say what it was
+        return f"<{type(exc).__name__} whose message could not be printed>"
+
+
+def name_of(fn: Any) -> str:
+    """The qualified name of a function, for messages."""
+    return str(getattr(fn, "__qualname__", getattr(fn, "__name__", repr(fn))))
+
+
+def fresh(value: Any) -> Any:
+    """A copy for one call, so user code cannot write into the master values."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, (dict, list, tuple, set)):
+        try:
+            return copy.deepcopy(value)
+        except Exception:
+            return value
+    return value
+
+
+def light_copy(value: Any) -> Any:
+    """Containers copied, arrays as read-only views: cheap per call, and nothing shared is writable."""
+    if isinstance(value, np.ndarray):
+        view = value.view()
+        view.flags.writeable = False
+        return view
+    if isinstance(value, dict):
+        return {k: light_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [light_copy(v) for v in value]
+    return value

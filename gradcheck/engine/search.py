@@ -1,0 +1,148 @@
+"""The search: hypothesis draws examples, each is judged, failures shrink.
+
+Hypothesis draws the dims and an integer seed (values come from a NumPy Generator
+seeded by it, not element by element).  Each example is judged cheaply by
+:func:`~gradcheck.engine.example.evaluate`; hypothesis shrinks on that verdict.
+:class:`Search` keeps what the examples showed: the smallest failing one and each
+finding at the smallest example where it was seen.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
+from hypothesis.database import ExampleDatabase
+from hypothesis.errors import Flaky
+
+from ..declare.functional import Check
+from ..errors import SpecError
+from ..findings import Finding
+from .example import Outcome, evaluate
+
+__all__ = ["Search", "search", "search_one", "time_limit", "Timeout"]
+
+
+class Timeout(BaseException):
+    """Raised (from a signal handler, possibly inside user code) when time is up."""
+
+
+class _ExampleFailed(Exception):
+    def __init__(self, outcome: Outcome):
+        super().__init__(outcome.dims)
+        self.outcome = outcome
+
+
+@dataclass
+class Search:
+    """What the examples of one check showed."""
+
+    examples: int = 0
+    passes: int = 0
+    last: Outcome | None = None
+    smallest_failure: Outcome | None = None
+    findings: dict[tuple[str, tuple[str, ...], str], tuple[Outcome, Finding]] = field(default_factory=dict)
+
+    def record(self, outcome: Outcome) -> None:
+        self.examples += 1
+        self.passes += outcome.passes
+        self.last = outcome
+        if outcome.failed and (self.smallest_failure is None or outcome.size < self.smallest_failure.size):
+            self.smallest_failure = outcome
+        for finding in outcome.findings:
+            # One finding per kind and site: state_list[2] at T=2 and state_list[3]
+            # at T=3 are the same bug, reported once at the smallest example.
+            seen = self.findings.get(finding.key)
+            if seen is None or outcome.size < seen[0].size:
+                self.findings[finding.key] = (outcome, finding)
+
+
+def search(check: Check, examples: int, seed: int | None, deadline: float | None,
+           database: ExampleDatabase | None = None, nasty: bool = False, mode: str = "auto",
+           ) -> tuple[Search, Outcome | None]:
+    """Run the search; returns what it saw and the failing example to report (or None)."""
+    state = Search()
+
+    @settings(
+        max_examples=examples,
+        database=database,
+        deadline=None,
+        derandomize=False,
+        report_multiple_bugs=False,
+        print_blob=False,
+        verbosity=Verbosity.quiet,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+    )
+    @given(dims=check.space.strategy(), value_seed=st.integers(0, 2**32 - 1), data=st.data())
+    def run(dims: Any, value_seed: int, data: Any) -> None:
+        if deadline is not None and time.monotonic() > deadline:
+            raise Timeout()
+        outcome = evaluate(check, dims, value_seed, data.draw, nasty=nasty, mode=mode)
+        state.record(outcome)
+        if outcome.failed:
+            raise _ExampleFailed(outcome)
+
+    # Every check runs through this one function: its name keeps their saved
+    # examples apart in a shared example database.
+    run.hypothesis.inner_test._hypothesis_internal_add_digest = check.name.encode()  # type: ignore[attr-defined]
+
+    try:
+        # Hypothesis uses its example database only for runs it seeds itself.
+        (run if seed is None else hypothesis_seed(seed)(run))()
+    except _ExampleFailed as failed:
+        return state, failed.outcome
+    except Flaky:
+        return state, state.smallest_failure
+    return state, state.smallest_failure
+
+
+def search_one(check: Check, dims: Any, seed: int, *, nasty: bool, mode: str) -> tuple[Search, Outcome | None]:
+    """One example at fixed dims: no search, no shrinking (strategies among args still draw)."""
+    outcomes: list[Outcome] = []
+
+    @settings(max_examples=1, database=None, deadline=None, derandomize=True, verbosity=Verbosity.quiet,
+              suppress_health_check=list(HealthCheck), phases=[Phase.generate])
+    @given(data=st.data())
+    def run(data: Any) -> None:
+        outcomes.append(evaluate(check, dims, seed, data.draw, nasty=nasty, mode=mode))
+
+    run()
+    state = Search()
+    state.record(outcomes[0])
+    return state, outcomes[0] if outcomes[0].failed else None
+
+
+@contextmanager
+def time_limit(seconds: float | None) -> Iterator[float | None]:
+    """A deadline; in the main thread also an alarm that interrupts user code."""
+    if seconds is None:
+        yield None
+        return
+    if not (isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and seconds > 0):
+        raise SpecError(f"expected timeout to be a positive number of seconds, got timeout={seconds!r}")
+    deadline = time.monotonic() + seconds
+    use_alarm = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+    if not use_alarm:
+        yield deadline
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise Timeout()
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield deadline
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -1,0 +1,1 @@
+"""The pytest plugin: options, collection, items, results (hooks in :mod:`.hooks`)."""

@@ -1,0 +1,160 @@
+"""From what the engine measured to a :class:`Report`: verdicts, findings, hints.
+
+The engine hands over the search (every finding at the smallest example where it
+was seen), the example to show, and the final measurement at that example; this
+module turns them into per-parameter reports and the list of findings, and
+decides ``report.ok`` from ``Kind.blocks_verdict`` alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from ..declare.dims import Dims
+from ..engine.bisect import Located
+from ..engine.example import Measured, Outcome
+from ..engine.search import Search
+from ..engine.verdict import KINK, WRONG, EntryResult, ProbeResult
+from ..findings import Finding, Kind
+from . import hints
+from .model import KEPT_ENTRIES, ParamReport, Report
+
+__all__ = ["build_report", "timed_out", "param_reports", "probe_reports", "reports_from_errors"]
+
+
+def timed_out(name: str, seed: int | None, timeout: float | None) -> Report:
+    """The report of a check stopped by its time limit."""
+    report = Report(name, ok=False, seed=seed)
+    report.findings.append(Finding(Kind.TIMEOUT, f"the check did not finish within timeout={timeout} s"))
+    return report
+
+
+def build_report(name: str, state: Search, shown: Outcome | None, params: Mapping[str, ParamReport],
+                 seed: int | None) -> Report:
+    """The report of a finished search showing ``shown`` (the failure, or the example to show)."""
+    report = Report(name, ok=True, seed=seed, examples=state.examples, forward_passes=state.passes)
+    if shown is None:
+        return report
+    report.config = dict(shown.dims)
+    report.params = dict(params)
+    for err in shown.errors:
+        report.errors.append(err.message)
+        report.findings.append(Finding(err.kind, err.message, list(err.params), dict(shown.dims)))
+    for outcome, finding in state.findings.values():
+        report.findings.append(Finding(finding.kind, finding.message, list(finding.params), dict(outcome.dims)))
+    for p in report.params.values():
+        report.findings += _param_findings(p, report.findings, dict(shown.dims))
+    report.ok = all(p.ok for p in report.params.values()) and not any(f.kind.blocks_verdict
+                                                                        for f in report.findings)
+    nasty = ", nasty=True" if shown.nasty else ""
+    report.reproduce = f"gc.check_at({name}, {dict(shown.dims)!r}, seed={shown.seed}{nasty})"
+    return report
+
+
+def _param_findings(p: ParamReport, found: list[Finding], config: dict[str, int]) -> list[Finding]:
+    out = []
+    covered = any(p.name in f.params for f in found if f.kind == p.status)
+    if not p.ok and not covered:  # a shape or not-implemented verdict already has its finding
+        what = "the analytic gradient is all zeros; " if p.status == "not-implemented" else ""
+        kind = Kind.MISMATCH if p.status == "wrong" else Kind(p.status)
+        out.append(Finding(kind, f"{p.name}: {what}{p.n_wrong} of {p.n_checked} entries wrong", [p.name], config))
+    kinks = p.n_excluded - p.n_clipped
+    if kinks:
+        out.append(Finding(Kind.KINK_EXCLUDED, f"{p.name}: {kinks} entries at non-differentiable points excluded",
+                           [p.name], config))
+    if p.n_clipped:
+        out.append(Finding(Kind.CLIPPED_EXCLUDED, f"{p.name}: {p.n_clipped} entries at the clip bound excluded",
+                           [p.name], config))
+    return out
+
+
+# ------------------------------------------------------------ per parameter
+
+
+def param_reports(measured: Mapping[str, Measured], dims: Mapping[str, int]) -> dict[str, ParamReport]:
+    """One ParamReport per parameter from the final measurement."""
+    reports = {}
+    for name, m in measured.items():
+        report = ParamReport(name, m.shape)
+        if m.error is not None:
+            report.ok, report.status = False, m.error.value
+        if m.entries is not None:
+            _fill(report, m.entries, m.probe_status, Dims(dims), m.shape)
+        elif m.probe is not None:
+            _from_probe(report, m.probe, m.located)
+        reports[name] = report
+    return reports
+
+
+def probe_reports(outcome: Outcome) -> dict[str, ParamReport]:
+    """The verdicts as the search's probes measured them (probe mode: no second look)."""
+    reports = {}
+    for name, result in outcome.probe_results.items():
+        reports[name] = ParamReport(name, outcome.shapes[name])
+        _from_probe(reports[name], result, outcome.located.get(name))
+    return reports
+
+
+def reports_from_errors(outcome: Outcome, shapes: Mapping[str, tuple[int, ...]]) -> dict[str, ParamReport]:
+    """Rows for the parameters the user's code failed on, when nothing could be measured."""
+    out = {}
+    for err in outcome.errors:
+        for name in err.params:
+            status = "wrong" if err.kind is Kind.MISMATCH else err.kind.value
+            out[name] = ParamReport(name, shapes.get(name, ()), ok=False, status=status)
+    return out
+
+
+def _from_probe(report: ParamReport, result: ProbeResult, found: Located | None) -> None:
+    """The verdict of a probe; when wrong, the entries bisection found (kinks excluded)."""
+    report.method = "probe"
+    report.n_checked = int(np.prod(report.shape))
+    report.max_abs_error, report.max_rel_error = result.error, result.rel_error
+    if found is None:
+        return
+    wrong = sorted(found.wrong, key=lambda i: -abs(found.entries[i][0] - found.entries[i][1]))
+    report.n_excluded = sum(status == KINK for _, _, status in found.entries.values())
+    report.n_wrong = len(wrong)
+    report.n_wrong_estimated = not found.complete
+    report.worst = [(tuple(int(k) for k in np.unravel_index(i, report.shape)), *found.entries[i][:2])
+                    for i in wrong[:KEPT_ENTRIES]]
+    if wrong or not found.complete:
+        report.ok, report.status = False, "wrong"
+        report.max_abs_error = max((abs(found.entries[i][0] - found.entries[i][1]) for i in wrong),
+                                   default=result.error)
+
+
+def _fill(report: ParamReport, entries: EntryResult, probe: str | None, dims: Dims, shape: tuple[int, ...]) -> None:
+    counted = ~entries.excluded
+    abs_err, rel_err = entries.abs_errors(), entries.rel_errors()
+    report.n_checked = int(entries.checked.size)
+    report.n_wrong = int(entries.wrong.sum())
+    report.n_excluded = int(entries.excluded.sum())
+    report.n_clipped = int(entries.clipped.sum())
+    report.max_abs_error = float(np.max(abs_err[counted], initial=0.0))
+    report.max_rel_error = float(np.max(rel_err[counted], initial=0.0))
+    order = np.argsort(-np.where(entries.wrong, abs_err, -1.0), kind="stable")[: min(KEPT_ENTRIES, report.n_wrong)]
+    report.worst = [
+        (tuple(int(i) for i in np.unravel_index(entries.checked[k], shape)), float(entries.analytic[k]),
+         float(entries.numeric[k]))
+        for k in order
+    ]
+    if report.n_wrong:
+        _explain(report, entries, dims, shape)
+    elif probe == WRONG:
+        report.ok, report.status = False, "wrong"
+        report.hints.append("a random-direction probe disagreed, though no single entry exceeded its tolerance")
+    if report.status == "shape" and report.n_wrong == 0:
+        report.hints.append("the values are right: only the shape is wrong")
+
+
+def _explain(report: ParamReport, entries: EntryResult, dims: Dims, shape: tuple[int, ...]) -> None:
+    report.ok, report.status = False, report.status if report.status != "ok" else "wrong"
+    if report.status == "wrong" and entries.analytic.size >= 2 and not np.any(entries.analytic):
+        report.status = "not-implemented"  # all zeros where the numeric gradient is not
+    if entries.checked.size == int(np.prod(shape)):
+        report.pattern = hints.pattern_map(entries.wrong.reshape(shape), entries.excluded.reshape(shape))
+        report.hints = hints.hints(report.name, entries.analytic.reshape(shape), entries.numeric.reshape(shape),
+                                   entries.wrong.reshape(shape), dims=dims)
