@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from gradcheck.reference_models import class_layers, lstm_layer, min_char_rnn, normalization, rnn_cell, two_layer_net
 
 import gradcheck as gc
-from gradcheck.reference_models import class_layers, lstm_layer, min_char_rnn, normalization, rnn_cell, two_layer_net
 
 # ----------------------------------------------------------- dict of parameters
 

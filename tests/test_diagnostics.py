@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-
-import gradcheck as gc
 from gradcheck.reference_models import char_rnn, class_layers, pooling, relu, rnn, svm, two_layer_net
 from gradcheck.reference_models.buggy import pooling as buggy_pooling
+
+import gradcheck as gc
 
 
 def _backward(grad):

@@ -6,9 +6,9 @@ parameter ok.  The correct ones must pass over many examples (14 runs of 40 here
 """
 
 import pytest
+from gradcheck.reference_models import affine, char_rnn, mlp, relu, rnn, softmax_loss
 
 import gradcheck as gc
-from gradcheck.reference_models import affine, char_rnn, mlp, relu, rnn, softmax_loss
 
 CORRECT = [
     affine.affine_backward,

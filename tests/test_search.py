@@ -2,13 +2,12 @@
 
 import numpy as np
 import pytest
+from gradcheck.reference_models.buggy import conv as buggy_conv
+from gradcheck.reference_models.conv import conv_backward_naive, conv_forward_naive
 from hypothesis import strategies as st
 
 import gradcheck as gc
 from gradcheck.declare.functional import get_check
-from gradcheck.reference_models.buggy import conv as buggy_conv
-from gradcheck.reference_models.conv import conv_backward_naive, conv_forward_naive
-
 
 # The zoo's naive conv, declared again here with wider stride and padding ranges.
 CONV = dict(

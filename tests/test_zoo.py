@@ -9,11 +9,11 @@ cannot show must pass.
 import importlib
 import pkgutil
 
+import gradcheck.reference_models.buggy as buggy
 import pytest
+from gradcheck.reference_models import activations, conv, dropout, embedding, normalization, pooling, rnn_layers, svm
 
 import gradcheck as gc
-import gradcheck.reference_models.buggy as buggy
-from gradcheck.reference_models import activations, conv, dropout, embedding, normalization, pooling, rnn_layers, svm
 
 CORRECT = [
     activations.leaky_relu_backward,

@@ -3,8 +3,9 @@
     gradcheck grade --spec examples/assignment/assignment.py examples/assignment/submissions/ --jobs 2
 """
 
-import gradcheck as gc
 from reference import affine_forward, relu_forward
+
+import gradcheck as gc
 
 CHECKS = [
     gc.spec("affine", shapes={"x": "N,D", "w": "D,M", "b": "M"}, points=2, required=True,

@@ -80,7 +80,7 @@ class _Output(threading.Thread):
 
 
 #: Sandboxes alive in this process, for :func:`kill_all` when the grader is stopped.
-LIVE: set["Sandbox"] = set()
+LIVE: set[Sandbox] = set()
 
 
 def kill_all() -> None:

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import strategies as st
 
 import gradcheck as gc
+
 from ..activations import leaky_relu_forward, sigmoid_forward, tanh_forward
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import gradcheck as gc
+
 from ..conv import CONV, conv_forward_naive
 
 

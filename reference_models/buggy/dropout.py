@@ -3,6 +3,7 @@
 import pytest
 
 import gradcheck as gc
+
 from ..dropout import dropout_forward
 
 SPEC = dict(

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import gradcheck as gc
+
 from ..embedding import word_embedding_forward
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import gradcheck as gc
+
 from ..normalization import BN, LN, batchnorm_forward, layernorm_forward
 
 

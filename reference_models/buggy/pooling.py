@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import gradcheck as gc
+
 from ..pooling import POOL, max_pool_forward_naive
 
 

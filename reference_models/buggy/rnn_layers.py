@@ -4,8 +4,16 @@ import numpy as np
 import pytest
 
 import gradcheck as gc
+
 from ..rnn_layers import (
-    GRU, LSTM_STEP, RNN, RNN_STEP, gru_step_forward, lstm_step_forward, rnn_forward, rnn_step_backward,
+    GRU,
+    LSTM_STEP,
+    RNN,
+    RNN_STEP,
+    gru_step_forward,
+    lstm_step_forward,
+    rnn_forward,
+    rnn_step_backward,
     rnn_step_forward,
 )
 
