@@ -1,8 +1,9 @@
-"""The ``gradcheck`` command.
+"""The ``gradcheck`` command (also ``python -m gradcheck``).
 
 - ``gradcheck demo``: check the bundled reference models (correct ones and the
   buggy ones from real forum threads) and print their reports.
 - ``gradcheck check FILE.py::NAME ...``: check declared functions from a file.
+- ``gradcheck grade --spec SPEC SUBMISSIONS/``: grade a folder of student submissions.
 """
 
 from __future__ import annotations
@@ -14,11 +15,24 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import __version__
 from .checking import check
 from .declare.calls import describe_exception
 from .declare.functional import get_check
 from .errors import GradcheckError
 from .userfiles import ImportFailed, import_file
+
+DESCRIPTION = """\
+Gradient checks for hand-written NumPy backpropagation: searches shapes and values
+for a configuration where backward disagrees with forward, names the wrong
+parameter and entries, and grades folders of student submissions.
+
+examples:
+  gradcheck demo                                 the bundled models, correct and buggy
+  gradcheck check layers.py::affine_backward     a declared check in your file
+  gradcheck grade --spec spec.py submissions/    a class, each submission sandboxed
+  pytest --gradcheck layers.py                   the same checks as pytest items
+"""
 
 #: (module, target, expected to pass, what it shows) for ``gradcheck demo``.
 DEMO = [
@@ -45,8 +59,10 @@ DEMO = [
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="gradcheck", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="gradcheck", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser("demo", help="check the bundled reference models and print their reports")
     _add_run_options(demo)
     run = sub.add_parser("check", help="check declared functions: FILE.py::NAME or package.module:NAME")

@@ -42,8 +42,11 @@ class Kind(str, Enum):
     FORWARD_MISMATCH = "forward-mismatch"
 
     # str() and format() give the value on every Python version (3.11 changed the mixin's).
-    __str__ = str.__str__
-    __format__ = str.__format__
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
 
     @property
     def blocks_verdict(self) -> bool:

@@ -305,6 +305,7 @@ def test_project_without_checks_sees_nothing(pytester):
 
 
 def test_xdist_gives_the_same_verdicts_and_one_complete_file(pytester):
+    pytest.importorskip("xdist", reason="the [test] extra installs pytest-xdist, whose integration this checks")
     write(pytester, "impl/layers.py", BUGGY_LAYERS + LAYERS.replace("affine_backward", "good_backward"))
     write(pytester, "impl/more.py", LAYERS.replace("affine_backward", "third_backward"))
     # No seed given: the controller chooses one and every worker uses it.

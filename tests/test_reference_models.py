@@ -59,7 +59,7 @@ def test_seed_003_flipped_sigmoid_is_a_sign_flip_on_theta2s_bias_column():
     assert theta2.shape == (report.config["K"], report.config["H"] + 1)
     # The bias column is not regularised, so there the flip is exact, and said.
     assert any("sign is flipped" in h and "column 0" in h for h in theta2.hints), report
-    for (row, col), analytic, numeric in theta2.worst:
+    for (_, col), analytic, numeric in theta2.worst:
         if col == 0:
             assert analytic == pytest.approx(-numeric, rel=1e-5)
 

@@ -50,7 +50,7 @@ def _twins():
     found = []
     for info in pkgutil.iter_modules(buggy.__path__):
         module = importlib.import_module(f"{buggy.__name__}.{info.name}")
-        for name, obj in vars(module).items():
+        for obj in vars(module).values():
             check = getattr(obj, "__gradcheck__", None)
             if check is not None and check.declared_in is vars(module):
                 found.append(obj)

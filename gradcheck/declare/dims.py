@@ -22,7 +22,6 @@ import ast
 import itertools
 import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Union
 
 import numpy as np
 from hypothesis import strategies as st
@@ -64,13 +63,15 @@ def draw_values(rng: np.random.Generator, low: float, high: float, size, *, nast
         return values
     on_grid = rng.random(size=np.shape(values)) < NASTY_SHARE
     return np.where(on_grid, rng.choice(grid, size=np.shape(values)), values)
-#: Above this many combinations the dim space is sampled, not enumerated.
+
+
+#: Constrained dims are enumerated; a declaration spanning more combinations is refused.
 MAX_ENUMERATED = 200_000
 
-DimValue = Union[tuple[int, int], Callable[..., int]]
+DimValue = tuple[int, int] | Callable[..., int]
 
 
-class Dims(Mapping):
+class Dims(Mapping[str, int]):
     """The dims of one example: ``d.N`` and ``d["N"]`` both work.
 
     A missing name raises :class:`SpecError` naming the known dims, so a typo in a
@@ -78,6 +79,7 @@ class Dims(Mapping):
     """
 
     __slots__ = ("_values",)
+    _values: dict[str, int]
 
     def __init__(self, values: Mapping[str, int]):
         object.__setattr__(self, "_values", dict(values))
@@ -97,7 +99,7 @@ class Dims(Mapping):
             raise AttributeError(name)
         return self[name]
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Dims are read-only")
 
     def __iter__(self) -> Iterator[str]:
@@ -150,10 +152,12 @@ def _eval_expr(node: ast.AST, dims: Mapping[str, int]) -> int:
     if isinstance(node, ast.Name):
         return dims[node.id]
     if isinstance(node, ast.Constant):
+        assert isinstance(node.value, int)  # _check_expr admitted ints only
         return node.value
     if isinstance(node, ast.UnaryOp):
         return -_eval_expr(node.operand, dims)
-    return _BINOPS[type(node.op)](_eval_expr(node.left, dims), _eval_expr(node.right, dims))
+    assert isinstance(node, ast.BinOp)  # _check_expr admitted nothing else
+    return int(_BINOPS[type(node.op)](_eval_expr(node.left, dims), _eval_expr(node.right, dims)))
 
 
 class Shape:
@@ -401,6 +405,7 @@ class _RecordingDims(Dims):
     """Dims that note which names a predicate reads."""
 
     __slots__ = ("_reads",)
+    _reads: set[str]
 
     def __init__(self, values: Mapping[str, int], reads: set[str]):
         super().__init__(values)

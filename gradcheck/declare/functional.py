@@ -30,7 +30,7 @@ from .dims import DEFAULT_VALUE_RANGE, Dims, DimSpace, check_value_range
 from .layout import Layout
 from .problem import Problem
 
-__all__ = ["Check", "backward_of", "returns_grad", "problem", "get_check"]
+__all__ = ["Check", "backward_of", "returns_grad", "problem", "get_check", "BACKWARD_OF_ARGS", "RETURNS_GRAD_ARGS"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 Draw = Callable[[SearchStrategy], Any]
@@ -541,3 +541,15 @@ def problem(
         return attach(make, check, declared_in)
 
     return decorate
+
+
+def keyword_defaults(decorator: Callable[..., Any]) -> dict[str, Any]:
+    """A decorator's keyword-only arguments with their defaults: the keys a spec may carry."""
+    params = inspect.signature(decorator).parameters.values()
+    return {p.name: None if p.default is p.empty else p.default for p in params if p.kind is p.KEYWORD_ONLY}
+
+
+#: What a spec entry for ``@gc.backward_of`` / ``@gc.returns_grad`` may say (the plugin's
+#: ``gradcheck_specs``, the grader's ``gc.spec``): the decorators' own arguments.
+BACKWARD_OF_ARGS = keyword_defaults(backward_of)
+RETURNS_GRAD_ARGS = keyword_defaults(returns_grad)

@@ -33,7 +33,7 @@ from .dims import (
     check_value_range,
     draw_values,
 )
-from .functional import Check, Draw, F, attach, caller_globals, parameter_names
+from .functional import Check, Draw, F, attach, caller_globals, keyword_defaults, parameter_names
 from .problem import Problem
 
 __all__ = ["layer", "model", "LayerCheck", "ModelCheck", "LAYER_ARGS"]
@@ -165,7 +165,8 @@ class LayerCheck(Check):
         obj = call_user(self.make, (dims, rng) if self.wants_rng else (dims,), self.name)
         label = type(obj).__name__
         params = _Params(obj, paths, label)
-        inputs = {n: draw_values(rng, *self.ranges[n], s.resolve(dims), nasty=nasty) for n, s in self.inputs.items()}
+        inputs = {n: draw_values(rng, self.ranges[n][0], self.ranges[n][1], s.resolve(dims), nasty=nasty)
+                  for n, s in self.inputs.items()}
         state: dict[str, Any] = {}
 
         def run_forward() -> np.ndarray:
@@ -207,7 +208,8 @@ class LayerCheck(Check):
         """Parameters by name, on a twin layer: arrays that backward leaves a dW/W_grad for."""
         twin = call_user(self.make, (dims, rng) if self.wants_rng else (dims,), self.name)
         label = type(twin).__name__
-        inputs = {n: rng.uniform(*self.ranges[n], size=s.resolve(dims)) for n, s in self.inputs.items()}
+        inputs = {n: rng.uniform(self.ranges[n][0], self.ranges[n][1], size=s.resolve(dims))
+                  for n, s in self.inputs.items()}
         out = self._run_forward(twin, inputs, dims, label)
         call_user(self.backward, (twin, np.ones_like(out)), f"{label}.backward")
         found = [
@@ -323,11 +325,6 @@ def _read_params(params: Any) -> dict[str, str | None] | None:
     return out
 
 
-#: gc.layer's arguments and their defaults (a spec for a class uses the same).
-LAYER_ARGS = {
-    "inputs": None, "params": None, "wrt": None, "dims": None, "where": None, "ranges": None,
-    "forward": "forward", "backward": "backward", "sign": 1, "steps": None, "reset": "reset_state", "output": None,
-}
 
 
 def layer(
@@ -466,3 +463,7 @@ def model(
         return attach(make, check, declared_in)
 
     return decorate
+
+
+#: gc.layer's arguments and their defaults (a spec for a class uses the same).
+LAYER_ARGS = keyword_defaults(layer)

@@ -146,7 +146,7 @@ class Layout:
         for piece, shape in u.pieces.items():
             size = shape.resolve(dims)
             stop = start + int(np.prod(size))
-            out[piece] = flat[start:stop].reshape(size, order=u.order)
+            out[piece] = flat[start:stop].reshape(size, order="F" if u.order == "F" else "C")
             start = stop
         return out
 

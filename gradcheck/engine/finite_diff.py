@@ -91,6 +91,7 @@ class Line:
                 return self.loss()
             finally:
                 p[self.index] = saved
+        assert self.direction is not None  # a line has a direction or an index
         saved = p.copy()
         try:
             np.add(saved, t * self.direction, out=p, casting="unsafe")

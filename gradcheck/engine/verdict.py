@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -132,6 +133,10 @@ def probe_param(
 # ----------------------------------------------------------------------- entries
 
 
+def _entry(flat: int | np.integer[Any], shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(int(k) for k in np.unravel_index(flat, shape))
+
+
 @dataclass
 class EntryResult:
     """Per-entry comparison of one parameter.
@@ -192,7 +197,7 @@ def check_entries(
     h = step_size(param, eps)
     analytic = grad.reshape(-1)[flat].astype(np.float64)
     skip = exclude.reshape(-1)[flat] if exclude is not None else np.zeros(flat.size, dtype=bool)
-    lines = [Line(loss, param, h, f0=f0, index=np.unravel_index(i, param.shape)) for i in flat]
+    lines = [Line(loss, param, h, f0=f0, index=_entry(i, param.shape)) for i in flat]
     numeric = np.array([math.nan if s else line.central(1) for line, s in zip(lines, skip)])
     finite = numeric[np.isfinite(numeric)]
     scale = float(np.max(np.abs(finite))) if finite.size else 0.0

@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..declare.functional import BACKWARD_OF_ARGS
 from ..errors import SpecError
 
 __all__ = ["spec", "GradeSpec", "load_assignment", "CHECK_ARGS"]
 
 #: The decorator arguments a spec may carry (as for @gc.backward_of / @gc.returns_grad).
-CHECK_ARGS = ("shapes", "wrt", "args", "dims", "where", "ranges", "outputs", "grads", "unroll", "unroll_order", "clip")
+CHECK_ARGS = tuple(BACKWARD_OF_ARGS)
 
 
 @dataclass

@@ -124,8 +124,8 @@ def grade_folder(
         signal.signal(signal.SIGTERM, previous)
         pool.shutdown(wait=True, cancel_futures=True)
     for path in submissions:
-        record = results.get(student_id(path))
-        if record is None or (interrupted and record["status"] == "crashed"):
+        graded = results.get(student_id(path))
+        if graded is None or (interrupted and graded["status"] == "crashed"):
             results[student_id(path)] = _failed_record(path, specs, "interrupted", "grading was interrupted")
     ordered = [results[student_id(p)] for p in submissions]
     return {"spec": str(spec_path), "seed": seed, "vary_seed": vary_seed, "examples": examples,

@@ -24,12 +24,13 @@ __all__ = ["remote_check"]
 
 def remote_check(sandbox: Sandbox, gspec: GradeSpec, params: dict[str, list[str]]) -> BackwardOf | ReturnsGrad:
     """The check for one spec; ``params`` maps each student function to its parameter names."""
-    args = {key: gspec.check_args.get(key) for key in CHECK_ARGS if key != "outputs"}
+    args: dict[str, Any] = {key: gspec.check_args.get(key) for key in CHECK_ARGS if key != "outputs"}
     args["unroll_order"] = args["unroll_order"] or "C"
     if gspec.kind == "backward_of":
         args["outputs"] = gspec.check_args.get("outputs", 1)
-    if gspec.kind == "returns_grad":
+    if gspec.fn is not None:
         return RemoteReturnsGrad(sandbox, gspec, _stand_in(gspec.fn, params[gspec.fn]), **args)
+    assert gspec.forward is not None and gspec.backward is not None  # gc.spec requires them without fn=
     return RemotePair(sandbox, gspec, _stand_in(gspec.forward, params[gspec.forward]),
                       _stand_in(gspec.backward, params[gspec.backward]), **args)
 
@@ -41,7 +42,7 @@ def _stand_in(name: str, params: list[str]):
         raise RuntimeError("the student's code runs in its worker")
 
     stand_in.__name__ = stand_in.__qualname__ = name
-    stand_in.__signature__ = inspect.Signature(
+    stand_in.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in params]
     )
     return stand_in
@@ -72,11 +73,12 @@ class RemotePair(BackwardOf):
     def __init__(self, sandbox: Sandbox, gspec: GradeSpec, forward, backward, *, outputs: int = 1, **declared):
         super().__init__(forward, backward, outputs=outputs, **declared)
         self.sandbox, self.gspec = sandbox, gspec
+        self.forward_name, self.backward_name = str(gspec.forward), str(gspec.backward)
 
     def forward_outputs(self, args: list) -> list[np.ndarray]:
         reply = _ask(self.sandbox, {"op": "forward", "forward": self.gspec.forward, "args": args,
                                     "outputs": self.outputs})
-        return _arrays(reply.get("outs"), self.gspec.forward)
+        return _arrays(reply.get("outs"), self.forward_name)
 
     def build(self, dims: Dims, seed: int, draw: Draw, *, nasty: bool = False) -> Problem:
         rng = np.random.default_rng(seed)
@@ -85,7 +87,7 @@ class RemotePair(BackwardOf):
         upstream = [rng.standard_normal(o.shape) for o in outs]
 
         def loss() -> float:
-            return weighted_sum(self.forward_outputs(self.call_args(values, others)), upstream, self.gspec.forward)
+            return weighted_sum(self.forward_outputs(self.call_args(values, others)), upstream, self.forward_name)
 
         def grads() -> Any:
             reply = _ask(self.sandbox, {"op": "backward", "forward": self.gspec.forward, "outputs": self.outputs,
@@ -93,7 +95,7 @@ class RemotePair(BackwardOf):
                                         "upstream": [g.copy() for g in upstream]})
             return reply.get("grads")
 
-        return self.problem(values, dims, loss, grads, [], self.gspec.backward)
+        return self.problem(values, dims, loss, grads, [], self.backward_name)
 
 
 class RemoteReturnsGrad(ReturnsGrad):
@@ -112,4 +114,4 @@ class RemoteReturnsGrad(ReturnsGrad):
             return reply.get("result")
 
         return self.problem(values, dims, lambda: self._split(result())[0], lambda: self._split(result())[1],
-                            [], self.gspec.fn)
+                            [], str(self.gspec.fn))

@@ -20,7 +20,7 @@ from .session import grade_submission, student_id
 class GradePlugin:
     def __init__(self, spec: Path, folder: Path, *, seed: int, examples: int, timeout: float, vary_seed: bool = False):
         self.spec, self.folder = spec, folder
-        self.settings = dict(seed=seed, examples=examples, timeout=timeout, vary_seed=vary_seed)
+        self.settings: dict[str, Any] = dict(seed=seed, examples=examples, timeout=timeout, vary_seed=vary_seed)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_pycollect_makemodule(self, module_path: Path, parent: pytest.Collector):
@@ -59,6 +59,7 @@ class SubmissionItem(pytest.Item):
         self.record: dict | None = None
 
     def runtest(self) -> None:
+        assert isinstance(self.parent, AssignmentFile)  # the only parent it is created under
         s = self.parent.plugin.settings
         self.record = grade_submission(self.submission, self.specs, seed=seed_for(self.name, s["seed"], s["vary_seed"]),
                                        examples=s["examples"], timeout=s["timeout"], memory_mb=2048)

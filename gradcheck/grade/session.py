@@ -121,7 +121,7 @@ def _compare_with_reference(check, gspec: GradeSpec, report: Report, tries: int 
     """The student's forward must agree with the trusted one (a gradient check cannot tell)."""
     rng = np.random.default_rng(report.seed or 0)
     combos = check.space.combinations()
-    for k in range(tries):
+    for _ in range(tries):
         chosen = combos[rng.integers(len(combos))] if combos else {}
         free = {n: int(rng.integers(lo, hi + 1)) for n, (lo, hi) in check.space.ranged.items() if n not in chosen}
         dims = check.space.at({**chosen, **free})
@@ -135,6 +135,7 @@ def _compare_with_reference(check, gspec: GradeSpec, report: Report, tries: int 
             return f"{gspec.forward or gspec.fn} failed when compared with the reference: {exc.message}"
         if theirs is None:
             return None
+        assert gspec.reference is not None  # compared only when the spec has one
         expected = gspec.reference(*check.call_args(values, others))
         expected = [np.asarray(e, dtype=np.float64) for e in expected[: len(theirs)]]
         for i, (a, b) in enumerate(zip(theirs, expected)):

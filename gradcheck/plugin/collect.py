@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from ..declare.functional import BackwardOf, Check, ReturnsGrad
+from ..declare.functional import RETURNS_GRAD_ARGS, BackwardOf, Check, ReturnsGrad
 from ..errors import SpecError
 
 __all__ = ["declared_checks", "Convention", "conventions", "check_from_spec"]
@@ -52,7 +52,7 @@ class Convention:
         return f"found {what} {self.name}, not checked; to check it add:\n    {self.suggestion}"
 
 
-def conventions(module: ModuleType, *, skip: set[str] = frozenset()) -> list[Convention]:
+def conventions(module: ModuleType, *, skip: set[str] | frozenset[str] = frozenset()) -> list[Convention]:
     """Undeclared ``X_forward``/``X_backward`` pairs and forward/backward classes.
 
     Names the module's own checks use (a class a ``gc.problem`` builds, the
@@ -171,7 +171,7 @@ def _layer_from_spec(module: ModuleType, name: str, spec: dict) -> Check:
     return check
 
 
-_ARGS = ("shapes", "wrt", "args", "dims", "where", "ranges", "grads", "unroll", "unroll_order", "clip")
+_ARGS = tuple(RETURNS_GRAD_ARGS)
 
 
 def _decorator_args(spec: dict, name: str) -> dict:

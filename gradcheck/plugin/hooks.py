@@ -147,8 +147,6 @@ def _implementation_module(path: Path, parent: pytest.Collector) -> pytest.Colle
     return ImplementationModule.from_parent(parent, path=path)
 
 
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     """Attach a JSON-safe record to the report, so it reaches the xdist controller."""
@@ -163,7 +161,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         elif isinstance(item, UndeclaredItem):
             report.gradcheck_undeclared = {"id": item.nodeid, "name": item.name, "message": item.convention.message}
     return report
-
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):

@@ -5,9 +5,12 @@ from __future__ import annotations
 import fnmatch
 import inspect
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:  # the report module is imported when a check runs, not at collection
+    from ..report.model import Report
 
 from .options import OPTIONS
 
@@ -114,7 +117,7 @@ class CheckItem(pytest.Item):
         super().__init__(**kwargs)
         self.check = check
         self.obj = obj
-        self.gradcheck_report = None
+        self.gradcheck_report: Report | None = None
         for mark in _marks_of(obj):  # @pytest.mark.* written on the declared function
             self.own_markers.append(mark)
             self.keywords[mark.name] = mark

@@ -79,7 +79,7 @@ class Report:
     @classmethod
     def not_run(cls, name: str, kind: Kind | str, message: str) -> Report:
         """The report of a check that could not run at all (import error, missing function...)."""
-        return cls(name, ok=False, errors=[message], findings=[Finding(kind, message)])
+        return cls(name, ok=False, errors=[message], findings=[Finding(Kind(kind), message)])
 
     def wrong_params(self) -> list[str]:
         return [name for name, p in self.params.items() if not p.ok]
@@ -111,7 +111,7 @@ class Report:
     __repr__ = __str__
 
 
-def _json_float(value: float) -> float | str | None:
+def _json_float(value: float | None) -> float | str | None:
     if value is None:
         return None
     value = float(value)
