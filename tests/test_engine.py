@@ -335,3 +335,21 @@ def test_example_database_replays_a_failure_first(tmp_path):
     assert again.examples < first.examples, "the saved failure is tried first"
     with pytest.raises(gc.SpecError, match="not both"):
         gc.check(buggy, database=db, seed=1)
+
+
+def test_a_users_folder_named_gradcheck_keeps_its_file_and_line(tmp_path):
+    from gradcheck.userfiles import import_file
+
+    folder = tmp_path / "gradcheck" / "hw"
+    folder.mkdir(parents=True)
+    (folder / "layers.py").write_text(
+        "import gradcheck as gc\n"
+        "def scale_forward(x):\n"
+        "    return 2 * x, x\n"
+        "@gc.backward_of(scale_forward, shapes={'x': 'N'})\n"
+        "def scale_backward(dout, cache):\n"
+        "    raise ValueError('not yet')\n"
+    )
+    module = import_file(folder / "layers.py")
+    report = gc.check(module.scale_backward, seed=0)
+    assert "ValueError: not yet (layers.py:6, in scale_backward)" in report.errors[0]
