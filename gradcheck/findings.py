@@ -36,6 +36,9 @@ class Kind(str, Enum):
     IMPORT_ERROR = "import-error"
     UNDECLARED = "undeclared"
     SPEC_ERROR = "spec-error"
+    # Undecorated code: the check was inferred (and from what); configurations its forward rejected.
+    INFERRED = "inferred"
+    REJECTED = "rejected"
     # Grading only: what happened to a submission's process, and its forward against the reference.
     CRASHED = "crashed"
     INTERRUPTED = "interrupted"
@@ -69,7 +72,7 @@ class Kind(str, Enum):
         return self in (Kind.MUTATION, Kind.ACCUMULATION)
 
 
-_INFORMATIVE = frozenset({Kind.PRECISION, Kind.KINK_EXCLUDED, Kind.CLIPPED_EXCLUDED})
+_INFORMATIVE = frozenset({Kind.PRECISION, Kind.KINK_EXCLUDED, Kind.CLIPPED_EXCLUDED, Kind.INFERRED, Kind.REJECTED})
 
 
 @dataclass

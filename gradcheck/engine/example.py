@@ -23,6 +23,7 @@ from ..findings import Finding, Kind, UserError
 from . import detectors
 from .bisect import Located, locate
 from .finite_diff import EPS, CountingLoss
+from .rejection import allows_rejection, is_rejection
 from .verdict import (
     MAX_ENTRIES,
     OK,
@@ -57,6 +58,7 @@ class Outcome:
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     rel_errors: dict[str, float] = field(default_factory=dict)
     passes: int = 0
+    rejected: str | None = None  # rejected configurations: the forward pass's message
 
     @property
     def failed(self) -> bool:
@@ -126,8 +128,11 @@ def evaluate(check: Check, dims: Dims, seed: int, draw: Callable[[Any], Any], *,
         return value
 
     loss = problem = None
+    forward_ran = [False]  # rejected configurations: set once the forward pass has run
     try:
         problem = check.build(dims, seed, recording_draw, nasty=nasty)
+        if allows_rejection(check):
+            _mark_first_loss(problem, forward_ran)
         analytic = analytic_phase(problem, outcome, detectors_on=mode != "probe")
         if analytic is None:
             return outcome
@@ -136,13 +141,28 @@ def evaluate(check: Check, dims: Dims, seed: int, draw: Callable[[Any], Any], *,
         for name, grad in analytic.grads.items():
             _judge(outcome, name, problem.params[name], grad, analytic, problem.clip, rng)
     except UserError as err:
-        outcome.errors.append(err.finding)
+        if allows_rejection(check) and not forward_ran[0] and is_rejection(err):
+            outcome.rejected = err.message  # an invalid input, not a bug (see rejection.py)
+        else:
+            outcome.errors.append(err.finding)
     finally:
         outcome.passes = loss.calls if loss is not None else 0
         if problem is not None:  # findings the adapter made during the probes (a write seen late)
             for finding in problem.notes:
                 outcome.add(finding)
     return outcome
+
+
+def _mark_first_loss(problem: Problem, ran: list[bool]) -> None:
+    """Rejected configurations: note when the first loss() has returned (gradients come after)."""
+    loss = problem.loss
+
+    def marking() -> float:
+        value = loss()
+        ran[0] = True
+        return value
+
+    problem.loss = marking
 
 
 def _judge(outcome: Outcome, name: str, param: np.ndarray, grad: np.ndarray, analytic: Analytic,

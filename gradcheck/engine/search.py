@@ -19,15 +19,17 @@ from types import FrameType
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import reject as hypothesis_reject
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.database import ExampleDatabase
-from hypothesis.errors import Flaky
+from hypothesis.errors import Flaky, Unsatisfiable
 
 from ..declare.functional import Check
 from ..errors import SpecError
 from ..findings import Finding
 from .example import Outcome, evaluate
+from .rejection import Rejections
 
 __all__ = ["Search", "search", "search_one", "time_limit", "Timeout"]
 
@@ -51,8 +53,12 @@ class Search:
     last: Outcome | None = None
     smallest_failure: Outcome | None = None
     findings: dict[tuple[str, tuple[str, ...], str], tuple[Outcome, Finding]] = field(default_factory=dict)
+    rejections: Rejections = field(default_factory=Rejections)
 
     def record(self, outcome: Outcome) -> None:
+        if outcome.rejected is not None:  # not an example: the forward rejected its input
+            self.rejections.add(outcome.rejected)
+            return
         self.examples += 1
         self.passes += outcome.passes
         self.last = outcome
@@ -89,6 +95,8 @@ def search(check: Check, examples: int, seed: int | None, deadline: float | None
             raise Timeout()
         outcome = evaluate(check, dims, value_seed, data.draw, nasty=nasty, mode=mode)
         state.record(outcome)
+        if outcome.rejected is not None:
+            hypothesis_reject()
         if outcome.failed:
             raise _ExampleFailed(outcome)
 
@@ -102,6 +110,8 @@ def search(check: Check, examples: int, seed: int | None, deadline: float | None
     except _ExampleFailed as failed:
         return state, failed.outcome
     except Flaky:
+        return state, state.smallest_failure
+    except Unsatisfiable:  # every configuration was rejected: the report says so
         return state, state.smallest_failure
     return state, state.smallest_failure
 

@@ -35,6 +35,12 @@ def build_report(name: str, state: Search, shown: Outcome | None, params: Mappin
                  seed: int | None) -> Report:
     """The report of a finished search showing ``shown`` (the failure, or the example to show)."""
     report = Report(name, ok=True, seed=seed, examples=state.examples, forward_passes=state.passes)
+    if state.rejections.count:  # configurations the forward rejected (see engine/rejection.py)
+        if not state.examples:
+            report.ok = False
+            report.findings.append(Finding(Kind.SPEC_ERROR, state.rejections.everything_message()))
+            return report
+        report.findings.append(Finding(Kind.REJECTED, state.rejections.finding_message(state.examples)))
     if shown is None:
         return report
     report.config = dict(shown.dims)
