@@ -163,7 +163,7 @@ def _is_array_like(value) -> bool:
 def _by_key(returned: Mapping, wrt: list[str], source: str, names: Mapping[str, str]) -> dict:
     raw = {}
     for name in wrt:
-        candidates = [names[name]] if name in names else _candidate_keys(name)
+        candidates = [names[name]] if name in names else candidate_keys(name)
         key = next((k for k in candidates if k in returned), None)
         if key is None:
             raise UserError(
@@ -177,7 +177,7 @@ def _by_key(returned: Mapping, wrt: list[str], source: str, names: Mapping[str, 
     return raw
 
 
-def _candidate_keys(name: str) -> list[str]:
+def candidate_keys(name: str) -> list[str]:
     """``dW`` for ``W``; ``dWax`` and ``Wax`` for the dict entry ``parameters.Wax``."""
     leaf = name.rsplit(".", 1)[-1]
     keys = [name, "d" + name, "d_" + name, "grad_" + name]
