@@ -2,7 +2,10 @@
 
 - ``gradcheck demo``: check the bundled reference models (correct ones and the
   buggy ones from real forum threads) and print their reports.
-- ``gradcheck check FILE.py::NAME ...``: check declared functions from a file.
+- ``gradcheck check FILE.py::NAME ...``: check declared functions from a file;
+  ``gradcheck check layers.py``: every check in the file, declared or inferred.
+- ``gradcheck suggest layers.py [--write]``: print the declarations inferred from
+  docstrings and annotations (``--write`` inserts them into the file).
 - ``gradcheck grade --spec SPEC SUBMISSIONS/``: grade a folder of student submissions.
 """
 
@@ -30,6 +33,8 @@ parameter and entries, and grades folders of student submissions.
 examples:
   gradcheck demo                                 the bundled models, correct and buggy
   gradcheck check layers.py::affine_backward     a declared check in your file
+  gradcheck check layers.py                      every check of a file, declared or inferred
+  gradcheck suggest layers.py --write            the decorators inferred from docstrings, written in
   gradcheck grade --spec spec.py submissions/    a class, each submission sandboxed
   pytest --gradcheck layers.py                   the same checks as pytest items
 """
@@ -65,9 +70,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser("demo", help="check the bundled reference models and print their reports")
     _add_run_options(demo)
-    run = sub.add_parser("check", help="check declared functions: FILE.py::NAME or package.module:NAME")
+    run = sub.add_parser("check", help="check FILE.py (all its checks, declared or inferred), FILE.py::NAME "
+                                       "or package.module:NAME")
     run.add_argument("targets", nargs="+", metavar="TARGET")
     _add_run_options(run)
+    suggest = sub.add_parser("suggest", help="print the declarations inferred from docstrings and annotations")
+    suggest.add_argument("file", type=Path, help="a .py file of undecorated layers")
+    suggest.add_argument("--write", action="store_true", help="insert the inferred decorators into the file")
     _add_grade_parser(sub)
     args = parser.parse_args(argv)
     try:
@@ -75,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _demo(args)
         if args.command == "grade":
             return _grade(args)
+        if args.command == "suggest":
+            return _suggest(args)
         return _check(args)
     except GradcheckError as err:
         print(f"gradcheck: {err}", file=sys.stderr)
@@ -169,11 +180,62 @@ def _demo(args) -> int:
 def _check(args) -> int:
     failed = 0
     for spec in args.targets:
+        if "::" not in spec and spec.endswith(".py"):
+            failed += _check_file(Path(spec), args)
+            continue
         target = _load(spec)
         report = check(target, examples=args.examples, seed=args.seed)
         print(report)
         failed += not report.ok
     return 1 if failed else 0
+
+
+def _module_of(path: Path):
+    if not path.is_file():
+        raise GradcheckError(f"no such file: {path}")
+    try:
+        return import_file(path)
+    except ImportFailed as exc:
+        raise GradcheckError(str(exc)) from None
+
+
+def _check_file(path: Path, args) -> int:
+    """Every check of one file: declared ones, then inferred ones; what is not checked, one line each."""
+    from .declare.infer import Inferred
+    from .findings import Finding, Kind
+    from .plugin.collect import declared_checks, inferred_checks
+
+    module = _module_of(path)
+    declared = declared_checks(module)
+    failed = 0
+    for _, target in declared:
+        report = check(target, examples=args.examples, seed=args.seed)
+        print(report)
+        failed += not report.ok
+    for found in inferred_checks(module, skip={name for name, _ in declared}):
+        if isinstance(found, Inferred):
+            report = check(found.check, examples=args.examples, seed=args.seed)
+            report.findings.insert(0, Finding(Kind.INFERRED, found.source))
+            print(report)
+            failed += not report.ok
+        else:
+            print(f"{found.name}: NOT CHECKED: {found.message}")
+    return 1 if failed else 0
+
+
+def _suggest(args) -> int:
+    from .declare.infer import suggestion_text, write_suggestions
+    from .plugin.collect import inferred_checks
+
+    module = _module_of(args.file)
+    found = inferred_checks(module)
+    for item in found:
+        print(suggestion_text(item))
+        print()
+    if args.write:
+        written = write_suggestions(args.file, found)
+        print(f"wrote {written} declarations into {args.file}")
+    return 0
 
 
 def _load(spec: str):

@@ -172,8 +172,9 @@ def test_undeclared_pairs_are_listed_with_the_line_to_add(pytester):
     result.assert_outcomes(skipped=1)
     in_order(
         result.stdout.str(),
-        'NOT CHECKED impl/ops.py::scale_backward: found forward/backward pair scale_backward, not checked',
-        '@gc.backward_of(scale_forward, shapes={"x": "...", "a": "..."})  above def scale_backward',
+        "NOT CHECKED impl/ops.py::scale_backward: could not infer what x, a are (scale_forward documents no shape "
+        "for any of them, in its docstring or annotations); "
+        "to check it add: @gc.backward_of(scale_forward, shapes={'x': '...', 'a': '...'})  above def scale_backward",
     )
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from ..declare.functional import RETURNS_GRAD_ARGS, BackwardOf, Check, ReturnsGrad
 from ..errors import SpecError
 
-__all__ = ["declared_checks", "Convention", "conventions", "check_from_spec"]
+__all__ = ["declared_checks", "Convention", "conventions", "inferred_checks", "check_from_spec"]
 
 
 # ------------------------------------------------------------------ discovering
@@ -74,6 +74,16 @@ def conventions(module: ModuleType, *, skip: set[str] | frozenset[str] = frozens
                 f"@gc.layer(inputs={{'x': 'N,D'}}, dims={{...}}) on a make(d, rng) that returns a {name}",
             ))
     return sorted(out, key=lambda c: c.line)
+
+
+def inferred_checks(module: ModuleType, *, skip: set[str] | frozenset[str] = frozenset()) -> list[Any]:
+    """What ``module`` defines that looks checkable and is not declared: an
+    :class:`~gradcheck.declare.infer.Inferred` check where docstrings and annotations
+    say enough, else a :class:`~gradcheck.declare.infer.NotInferred` saying what is missing.
+    """
+    from ..declare.infer import infer_module
+
+    return list(infer_module(module, skip=set(skip) | _used_by_checks(module)))
 
 
 def _used_by_checks(module: ModuleType, depth: int = 3) -> set[str]:

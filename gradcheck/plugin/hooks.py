@@ -31,7 +31,7 @@ from .items import (
     is_test_file,
 )
 from .options import OPTIONS, Options, add_options
-from .results import Results, error_record
+from .results import Results, error_record, undeclared_record
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -155,11 +155,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         if isinstance(item, CheckItem) and item.gradcheck_report is not None:
             record = item.gradcheck_report.to_dict()
             record["id"] = item.nodeid
+            if getattr(item.check, "inferred", None):
+                record["inferred"] = dict(item.check.inferred)
             report.gradcheck = record
         elif isinstance(item, ImportErrorItem):
             report.gradcheck = error_record(item)
         elif isinstance(item, UndeclaredItem):
-            report.gradcheck_undeclared = {"id": item.nodeid, "name": item.name, "message": item.convention.message}
+            report.gradcheck_undeclared = undeclared_record(item)
     return report
 
 

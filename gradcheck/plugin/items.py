@@ -27,8 +27,9 @@ class ImplementationModule(pytest.File):
     """A user's ``layers.py``: its declared checks, spec'd pairs, and undeclared ones."""
 
     def collect(self):
+        from ..declare.infer import Inferred
         from ..userfiles import ImportFailed, import_file
-        from .collect import conventions, declared_checks
+        from .collect import declared_checks, inferred_checks
 
         try:
             module = import_file(self.path)
@@ -45,8 +46,11 @@ class ImplementationModule(pytest.File):
                 continue
             covered.add(name)
             yield self._from_spec(module, name, spec)
-        for found in conventions(module, skip=covered):
-            yield UndeclaredItem.from_parent(self, name=found.name, convention=found)
+        for found in inferred_checks(module, skip=covered):  # undecorated code: inferred, or what is missing
+            if isinstance(found, Inferred):
+                yield CheckItem.from_parent(self, name=found.name, check=found.check, obj=getattr(module, found.name))
+            else:
+                yield UndeclaredItem.from_parent(self, name=found.name, convention=found)
 
     def _from_spec(self, module, name: str, spec: Any) -> pytest.Item:
         from ..errors import SpecError
@@ -136,6 +140,11 @@ class CheckItem(pytest.Item):
             nasty=bool(tuned.get("nasty", options.nasty)),
             mode=tuned.get("mode", options.mode),
         )
+        inferred = getattr(self.check, "inferred", None)
+        if inferred:  # undecorated code: say the check was inferred, and from what
+            from ..findings import Finding, Kind
+
+            report.findings.insert(0, Finding(Kind.INFERRED, inferred["source"]))
         self.gradcheck_report = report
         if not report.ok:
             raise CheckFailed(report)
@@ -164,6 +173,9 @@ class CheckItem(pytest.Item):
         from ..report.render import render
 
         lines = render(report)
+        inferred = getattr(self.check, "inferred", None)
+        if inferred and self.config.get_verbosity() > 0:
+            lines += ["  inferred declaration:"] + ["    " + line for line in inferred["declaration"].splitlines()]
         if report.seed is not None:
             lines.append(f"  rerun: pytest '{self.nodeid}' --gradcheck-seed {report.seed}")
         return "\n".join(lines)

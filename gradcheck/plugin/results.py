@@ -12,7 +12,7 @@ from ..findings import Kind
 from .items import ImportErrorItem, UndeclaredItem
 from .options import Options
 
-__all__ = ["Results", "error_record"]
+__all__ = ["Results", "error_record", "undeclared_record"]
 
 
 def error_record(item: ImportErrorItem) -> dict[str, Any]:
@@ -20,6 +20,14 @@ def error_record(item: ImportErrorItem) -> dict[str, Any]:
 
     return {**Report.not_run(item.name, item.kind, item.message).to_dict(), "id": item.nodeid}
 
+
+def undeclared_record(item: UndeclaredItem) -> dict[str, Any]:
+    """What the JSON says of something not checked: what could not be inferred, and what to add."""
+    found = item.convention
+    record = {"id": item.nodeid, "name": item.name, "message": found.message}
+    if hasattr(found, "missing"):
+        record.update(missing=list(found.missing), declaration=found.declaration)
+    return record
 
 
 class Results:
@@ -48,8 +56,7 @@ class Results:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         for item in session.items:
             if isinstance(item, UndeclaredItem):
-                self.undeclared.setdefault(item.nodeid, {"id": item.nodeid, "name": item.name,
-                                                         "message": item.convention.message})
+                self.undeclared.setdefault(item.nodeid, undeclared_record(item))
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if not self.records and not self.undeclared:
@@ -66,6 +73,12 @@ class Results:
             tr.write_line(f"XFAIL {record['id']}: {_what_failed(record)}", yellow=True)
         for item in self.undeclared.values():
             tr.write_line(f"NOT CHECKED {item['id']}: {item['message']}", yellow=True)
+        inferred = [r for r in self.records.values() if "inferred" in r]
+        if inferred and self.config.get_verbosity() > 0:  # -v: the declarations the checks were inferred as
+            for record in inferred:
+                tr.write_line(f"INFERRED {record['id']}: {record['inferred']['source']}")
+                for line in record["inferred"]["declaration"].splitlines():
+                    tr.write_line(f"    {line}")
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
