@@ -159,6 +159,7 @@ def test_a_backward_with_no_forward_is_not_a_pair():
 @pytest.mark.parametrize("name, expected", [
     ("svm_loss_naive", True), ("softmax_loss", True), ("lossFun", True), ("compute_cost", True),
     ("nn_cost", True), ("glossary", False), ("loss_backward", False), ("costume", False),
+    ("plot_loss", False), ("test_softmax_loss", False),
 ])
 def test_loss_functions_by_name(name, expected):
     def fn():

@@ -121,7 +121,7 @@ class _Decl:
         if self.shapes:
             parts.append(f"shapes={_dict_text(self.shapes)}")
         for key, value in extra.items():
-            if value is not None and key != "after_shapes":
+            if value is not None:
                 parts.append(f"{key}={value}")
         if self.args:
             parts.append("args={" + ", ".join(f"{k!r}: {v}" for k, v in self.args.items()) + "}")
@@ -227,12 +227,19 @@ def _shape_text(shape: list[str]) -> str:
     return ",".join(shape)
 
 
+def _shape_call(shape: list[str]) -> str:
+    """``["N", "4*H"]`` -> ``(d.N, 4*d.H)``: the shape as code over the dims ``d``."""
+    items = [re.sub(r"[A-Za-z_]\w*", lambda m: "d." + m.group(0), n) for n in shape]
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
 def _read_one(decl: _Decl, doc: ds.ArgDoc, p: inspect.Parameter, owner: str) -> None:
     name = p.name
     if doc.kind == ds.ARRAY:
-        decl.shapes[name] = _shape_text(doc.shape) if doc.shape else _shape_text(["N", ds.VARIADIC]) \
-            if re.search(r"any shape|same shape", doc.text) else "..."
-        if decl.shapes[name] == "...":
+        if doc.shape:
+            decl.shapes[name] = _shape_text(doc.shape)
+        else:
+            decl.shapes[name] = "..."
             decl.missing.append(f"the shape of {name} ({doc.source} gives none)")
         if re.search(r"probabilit", doc.text, re.IGNORECASE):  # a log of it must stay finite
             decl.ranges[name] = "(0.05, 0.95)"
@@ -254,8 +261,7 @@ def _read_one(decl: _Decl, doc: ds.ArgDoc, p: inspect.Parameter, owner: str) -> 
             decl.missing.append(f"the shape of the mask {name}")
             decl.args[name] = "lambda d, rng: ..."
         else:
-            dims = ", ".join(f"d.{n}" if n.isidentifier() else f"({n})" for n in doc.shape) + ("," if len(doc.shape) == 1 else "")
-            decl.args[name] = f"lambda d, rng: rng.random(({dims})) < 0.75"
+            decl.args[name] = f"lambda d, rng: rng.random({_shape_call(doc.shape)}) < 0.75"
     elif doc.kind == ds.HYPER_DICT:
         decl.args[name] = _hyper_dict(decl, name, doc)
     elif doc.kind in (ds.FLOAT, ds.INT):
@@ -458,7 +464,7 @@ def infer_loss(module: ModuleType | None, fn: Callable[..., Any]) -> Inferred | 
 
     check = build(mentioned or None)
     if not mentioned:
-        wrt = _settle_wrt(check, lambda problem: _returned_grads(check, problem))
+        wrt = _settle_wrt(check, lambda problem: problem.grads())
         if wrt is not None and wrt != check.wrt:
             check = build(wrt)
             text = f"@gc.returns_grad({decl.keywords(wrt=repr(wrt))})"
@@ -474,12 +480,6 @@ def _mentioned(returns: str, arrays: list[str]) -> list[str]:
         if re.search(pattern, returns):
             out.append(name)
     return out
-
-
-def _returned_grads(check: Any, problem: Any) -> Any:
-    """What a ``(loss, grads)`` function returns after its loss: the gradients as returned."""
-    returned = problem.grads()
-    return returned
 
 
 # --------------------------------------------------------------------- classes
@@ -634,8 +634,13 @@ def backward_partner(name: str, names: Mapping[str, Any]) -> Callable[..., Any] 
 
 
 def is_loss_function(name: str, fn: Any) -> bool:
+    """``svm_loss_naive``, ``softmax_loss``, ``lossFun``, ``compute_cost``; not ``plot_loss`` or ``test_loss``."""
     return inspect.isfunction(fn) and bool(re.search(r"(^|_)(loss|cost)(?=_|$|[A-Z])", name)) \
-        and "backward" not in name and "forward" not in name
+        and "backward" not in name and "forward" not in name and not re.match(_NOT_LOSSES, name)
+
+
+#: Helpers around a loss that do not compute it: plotting, printing, saving, tests.
+_NOT_LOSSES = r"(plot|print|show|save|load|log|draw|test|check|eval)_"
 
 
 def infer_module(module: ModuleType, *, skip: set[str] | frozenset[str] = frozenset()) -> list[Inferred | NotInferred]:
