@@ -196,6 +196,10 @@ def _known_constraint(decl: _Decl) -> str | None:
     return next((where for names, where in CONSTRAINTS if names <= used), None)
 
 
+#: Names of integer sizes: a constructor's ``n_in``, ``input_size``, ``num_labels``, ``channels``.
+_SIZE_NAMES = r"(n|d|dim|num)_\w+|n[A-Z]\w*|\w*(_dim|_size|_width|features|channels|filters|units|_labels|_classes)"
+
+
 #: Dicts of hyperparameters by their usual names, for the declaration to add when undocumented.
 NAMED_DICTS = {
     "conv_param": "lambda d: {'stride': d.stride, 'pad': d.pad}",
@@ -219,6 +223,9 @@ def _guess_by_name(decl: _Decl, name: str) -> None:
         decl.args[name] = "lambda d, rng: ..."
     elif name in FLOATS:
         decl.args[name] = FLOATS[name]
+    elif re.fullmatch(_SIZE_NAMES, name):  # input_size, num_labels: a size, drawn like a dim
+        decl.dims[name] = "(1, 4)"
+        decl.args[name] = f"lambda d: d.{name}"
     else:
         decl.shapes[name] = "..."
 
@@ -503,7 +510,7 @@ def infer_class(module: ModuleType | None, cls: Any) -> Inferred | NotInferred:
         elif p.name == "seed":
             ctor_args.append("0")
         elif doc is not None and doc.kind == ds.INT or p.annotation is int or (
-                doc is None and p.default is p.empty and re.fullmatch(r"(n|d|dim|num)_?\w*|\w*(_dim|_size|_width|features|channels|filters|units)", p.name)):
+                doc is None and p.default is p.empty and re.fullmatch(_SIZE_NAMES, p.name)):
             ctor_args.append(f"d.{p.name}")
             dims[p.name] = "(1, 4)"
         elif doc is not None and doc.kind == ds.FLOAT and p.name in FLOATS:
