@@ -127,6 +127,11 @@ def test_jaxtyping_annotations_as_strings_and_as_classes():
     assert (args["reg"].kind, args["size"].kind) == (ds.FLOAT, ds.INT)
     assert args["x"].source.startswith("the annotations of ")
 
+    def odd(x: 'Float[np.ndarray, "b=3 c"]'):  # noqa: F821, F722
+        pass
+
+    assert ds.read_annotations(odd)["x"].shape is None  # not a dim name: no shape rather than a wrong one
+
 
 def test_any_shape_is_a_batch_of_trailing_dims(cs231n):
     assert ds.read_docstring(cs231n.relu_forward)["x"].shape == ["N", ds.VARIADIC]

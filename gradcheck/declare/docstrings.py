@@ -237,12 +237,11 @@ def _annotation_doc(name: str, annotation: Any, source: str) -> ArgDoc | None:
 
 
 def _jaxtyping_doc(name: str, prefix: str, dim_str: str, source: str) -> ArgDoc:
-    dims = []
-    for token in dim_str.split():
-        token = token.lstrip("#")
-        dims.append(VARIADIC if token.startswith(("*", "...")) else token.replace(" ", ""))
+    dims = [VARIADIC if t.startswith(("*", "...")) else t for t in (t.lstrip("#") for t in dim_str.split())]
+    # jaxtyping's b=3, _ or ?: not dims this reader can name, so no shape at all
+    readable = all(d == VARIADIC or re.fullmatch(r"[A-Za-z_0-9][\w*+\-()/]*", d) for d in dims)
     kind = BOOL_ARRAY if prefix.startswith("Bool") else INT_ARRAY if prefix.startswith(("Int", "UInt")) else ARRAY
-    return ArgDoc(name, kind, dims, text=f"{prefix}[..., {dim_str!r}]", source=source)
+    return ArgDoc(name, kind, dims if readable else None, text=f"{prefix}[..., {dim_str!r}]", source=source)
 
 
 def read_annotations(fn: Any) -> dict[str, ArgDoc]:

@@ -704,10 +704,9 @@ def write_suggestions(path: Any, found: list[Inferred | NotInferred]) -> int:
     path = Path(path)
     lines = path.read_text().splitlines(keepends=True)
     inferred = [f for f in found if isinstance(f, Inferred)]
-    tail: list[str] = []
-    for item in sorted(inferred, key=lambda f: -f.line):
+    tail = ["\n\n" + item.declaration + "\n" for item in sorted(inferred, key=lambda f: f.line) if item.kind == "class"]
+    for item in sorted(inferred, key=lambda f: -f.line):  # bottom up, so the lines above keep their numbers
         if item.kind == "class":
-            tail.insert(0, "\n\n" + item.declaration + "\n")
             continue
         at = item.line - 1
         while at > 0 and lines[at - 1].lstrip().startswith("@"):
