@@ -1,8 +1,9 @@
 """Find checks in users' implementation modules, the way users lay out code.
 
 - :func:`declared_checks` lists the checks a module declared itself.
-- :func:`conventions` lists what looks checkable but carries no declaration:
-  ``X_forward``/``X_backward`` pairs and classes with ``forward``/``backward``.
+- :func:`inferred_checks` lists what looks checkable but carries no declaration
+  (pairs, ``(loss, grad)`` functions, classes with ``forward``/``backward``): each
+  inferred from docstrings and annotations, or what could not be inferred.
 - :func:`check_from_spec` declares a check from a spec entry (the decorator's
   arguments, keyed by function name) without touching the user's function.
 
@@ -13,14 +14,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 from ..declare.functional import RETURNS_GRAD_ARGS, BackwardOf, Check, ReturnsGrad
 from ..errors import SpecError
 
-__all__ = ["declared_checks", "Convention", "conventions", "inferred_checks", "check_from_spec"]
+__all__ = ["declared_checks", "inferred_checks", "check_from_spec"]
 
 
 # ------------------------------------------------------------------ discovering
@@ -35,45 +35,6 @@ def declared_checks(module: ModuleType) -> list[tuple[str, Check]]:
             seen.add(id(check))
             found.append((name, check))
     return found
-
-
-@dataclass
-class Convention:
-    """Something that looks checkable but is not declared."""
-
-    name: str  # the function or class to declare
-    kind: str  # "pair" | "class"
-    line: int
-    suggestion: str  # the one line to add
-
-    @property
-    def message(self) -> str:
-        what = "forward/backward pair" if self.kind == "pair" else "class with forward/backward"
-        return f"found {what} {self.name}, not checked; to check it add:\n    {self.suggestion}"
-
-
-def conventions(module: ModuleType, *, skip: set[str] | frozenset[str] = frozenset()) -> list[Convention]:
-    """Undeclared ``X_forward``/``X_backward`` pairs and forward/backward classes.
-
-    Names the module's own checks use (a class a ``gc.problem`` builds, the
-    forward a backward is declared against) are not listed: they are checked.
-    """
-    out = []
-    names = vars(module)
-    skip = set(skip) | _used_by_checks(module)
-    for name, obj in list(names.items()):
-        if name in skip or getattr(obj, "__module__", None) != module.__name__:
-            continue
-        if inspect.isfunction(obj) and name.endswith("_backward") and not hasattr(obj, "__gradcheck__"):
-            forward = names.get(name[: -len("_backward")] + "_forward")
-            if inspect.isfunction(forward):
-                out.append(Convention(name, "pair", _line(obj), _pair_suggestion(forward, name)))
-        elif inspect.isclass(obj) and callable(getattr(obj, "forward", None)) and callable(getattr(obj, "backward", None)):
-            out.append(Convention(
-                name, "class", _line(obj),
-                f"@gc.layer(inputs={{'x': 'N,D'}}, dims={{...}}) on a make(d, rng) that returns a {name}",
-            ))
-    return sorted(out, key=lambda c: c.line)
 
 
 def inferred_checks(module: ModuleType, *, skip: set[str] | frozenset[str] = frozenset()) -> list[Any]:
@@ -110,19 +71,6 @@ def _global_names(code) -> set[str]:
         if inspect.iscode(const):
             out |= _global_names(const)
     return out
-
-
-def _pair_suggestion(forward, backward_name: str) -> str:
-    args = [n for n, p in inspect.signature(forward).parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.POSITIONAL_ONLY)]
-    shapes = ", ".join(f'"{a}": "..."' for a in args)
-    return f"@gc.backward_of({forward.__name__}, shapes={{{shapes}}})  above def {backward_name}"
-
-
-def _line(obj: Any) -> int:
-    try:
-        return inspect.getsourcelines(obj)[1]
-    except (OSError, TypeError):
-        return 0
 
 
 # ------------------------------------------------------------------------ specs

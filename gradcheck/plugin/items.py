@@ -185,7 +185,7 @@ class CheckItem(pytest.Item):
 
 
 class UndeclaredItem(pytest.Item):
-    """A forward/backward pair or class found without a declaration: skipped, with the fix."""
+    """Something checkable whose declaration could not be inferred: skipped, saying what is missing and the fix."""
 
     def __init__(self, *, convention: Any, **kwargs: Any):
         super().__init__(**kwargs)

@@ -23,11 +23,9 @@ def error_record(item: ImportErrorItem) -> dict[str, Any]:
 
 def undeclared_record(item: UndeclaredItem) -> dict[str, Any]:
     """What the JSON says of something not checked: what could not be inferred, and what to add."""
-    found = item.convention
-    record = {"id": item.nodeid, "name": item.name, "message": found.message}
-    if hasattr(found, "missing"):
-        record.update(missing=list(found.missing), declaration=found.declaration)
-    return record
+    found = item.convention  # a NotInferred
+    return {"id": item.nodeid, "name": item.name, "message": found.message, "missing": list(found.missing),
+            "declaration": found.declaration}
 
 
 class Results:
