@@ -462,3 +462,19 @@ def test_inferred_checks_skip_what_the_module_declares(tmp_path):
             return 2 * dout
     ''', name="declared_here")
     assert inferred_checks(module) == []
+
+
+def test_a_description_starting_with_output_is_not_the_returns_heading(tmp_path):
+    module = module_from(tmp_path, '''
+        def layer_forward(x, w):
+            """
+            Inputs:
+            - x: data of shape (N, D),
+              Output of the previous layer.
+            - w: weights of shape (D, M)
+
+            Returns a tuple of:
+            - out: of shape (N, M)
+            """
+    ''', name="outputs_word")
+    assert {n: a.shape for n, a in ds.read_docstring(module.layer_forward).items()} == {"x": ["N", "D"], "w": ["D", "M"]}

@@ -65,7 +65,8 @@ class ArgDoc:
 _CS231N_ITEM = re.compile(r"^(\s*)-\s+['\"]?([A-Za-z_]\w*)['\"]?\s*:\s?(.*)$")
 _DLAI_ITEM = re.compile(r"^(\s*)([A-Za-z_]\w*)\s+--\s+(.*)$")
 _NUMPYDOC_ITEM = re.compile(r"^(\s*)([A-Za-z_]\w*)\s+:\s*(.*)$")
-_RETURNS = re.compile(r"^\s*(returns?|outputs?|yields?)\b.*$", re.IGNORECASE)
+#: The heading of what a function returns: ``Returns a tuple of:``, ``Outputs:``, ``Returns`` (not "Output of ...").
+_RETURNS = re.compile(r"^\s*(returns?|outputs?|yields?)(\b[^:]*:)?\s*$", re.IGNORECASE)
 _UNDERLINE = re.compile(r"^\s*-{3,}\s*$")
 _NUMPYDOC_SECTIONS = {"parameters", "arguments", "args", "inputs", "other parameters", "attributes"}
 
