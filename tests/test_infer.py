@@ -478,3 +478,23 @@ def test_a_description_starting_with_output_is_not_the_returns_heading(tmp_path)
             """
     ''', name="outputs_word")
     assert {n: a.shape for n, a in ds.read_docstring(module.layer_forward).items()} == {"x": ["N", "D"], "w": ["D", "M"]}
+
+
+def test_a_forward_that_never_returns_does_not_hang_collection(tmp_path, monkeypatch):
+    monkeypatch.setattr(gradcheck.plugin.collect, "INFERENCE_SECONDS", 0.5)
+    module = module_from(tmp_path, '''
+        def spin_forward(x):
+            """
+            Inputs:
+            - x: data of shape (N, D)
+            """
+            while True:
+                pass
+
+        def spin_backward(dout, cache):
+            return dout
+    ''', name="spinning")
+    (found,) = inferred_checks(module)
+    assert isinstance(found, NotInferred)
+    assert found.message.startswith("could not infer a declaration (running spin_backward once to infer it "
+                                    "ran out of time)")

@@ -26,6 +26,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -650,23 +651,42 @@ def is_loss_function(name: str, fn: Any) -> bool:
 _NOT_LOSSES = r"(plot|print|show|save|load|log|draw|test|check|eval)_"
 
 
-def infer_module(module: ModuleType, *, skip: set[str] | frozenset[str] = frozenset()) -> list[Inferred | NotInferred]:
-    """One :class:`Inferred` or :class:`NotInferred` per checkable thing ``module`` defines, in file order."""
+def infer_module(module: ModuleType, *, skip: set[str] | frozenset[str] = frozenset(),
+                 guard: Callable[[], AbstractContextManager[Any]] | None = None) -> list[Inferred | NotInferred]:
+    """One :class:`Inferred` or :class:`NotInferred` per checkable thing ``module`` defines, in file order.
+
+    Parameters
+    ----------
+    module : module
+        The user's imported module.
+    skip : set of str
+        Names already declared or covered by a spec.
+    guard : callable, optional
+        A context manager around each inference (which runs the user's forward and
+        backward once), e.g. a time limit; what it raises is reported, not raised.
+    """
     names = vars(module)
     out: list[Inferred | NotInferred] = []
     for name, obj in list(names.items()):
         if name in skip or name.startswith("_") or not _defined_here(obj, module) or hasattr(obj, "__gradcheck__"):
             continue
         try:
-            found = _infer_one(module, name, obj, names)
-        except Exception as exc:  # inference must never take the run down: say what happened instead
-            from .calls import describe_exception
-
-            found = NotInferred(name, "pair", _line(obj), [f"a declaration ({describe_exception(exc)})"],
-                                "a gradcheck decorator (see the README)")
+            with guard() if guard is not None else nullcontext():
+                found = _infer_one(module, name, obj, names)
+        except Exception as exc:  # inference must never take the run down: say what happened (a TimeoutError too)
+            found = _could_not_run(name, obj, exc)
         if found is not None:
             out.append(found)
     return sorted(out, key=lambda f: f.line)
+
+
+def _could_not_run(name: str, obj: Any, exc: BaseException) -> NotInferred:
+    from .calls import describe_exception
+
+    what = "ran out of time" if isinstance(exc, TimeoutError) else f"raised {describe_exception(exc)}"
+    kind = "class" if inspect.isclass(obj) else "pair" if "backward" in name else "loss"
+    return NotInferred(name, kind, _line(obj), [f"a declaration (running {name} once to infer it {what})"],
+                       "a gradcheck decorator (see the README: Declaring a check)")
 
 
 def _infer_one(module: ModuleType, name: str, obj: Any, names: Mapping[str, Any]) -> Inferred | NotInferred | None:

@@ -13,7 +13,8 @@ Nothing here imports pytest: the plugin and the command line both use it.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
@@ -44,7 +45,22 @@ def inferred_checks(module: ModuleType, *, skip: set[str] | frozenset[str] = fro
     """
     from ..declare.infer import infer_module
 
-    return list(infer_module(module, skip=set(skip) | _used_by_checks(module)))
+    return list(infer_module(module, skip=set(skip) | _used_by_checks(module), guard=_inference_time_limit))
+
+
+#: Seconds inference may spend running one forward/backward pair once (a loop that never ends must not hang).
+INFERENCE_SECONDS = 10.0
+
+
+@contextmanager
+def _inference_time_limit() -> Iterator[None]:
+    from ..engine.search import Timeout, time_limit
+
+    try:
+        with time_limit(INFERENCE_SECONDS):
+            yield
+    except Timeout:
+        raise TimeoutError(f"inference took over {INFERENCE_SECONDS:g} s") from None
 
 
 def _used_by_checks(module: ModuleType, depth: int = 3) -> set[str]:
