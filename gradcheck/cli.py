@@ -70,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser("demo", help="check the bundled reference models and print their reports")
     _add_run_options(demo)
+    demo.add_argument("--html", type=Path, help="also write the reports as one HTML page, the bugs as pictures")
     run = sub.add_parser("check", help="check FILE.py (all its checks, declared or inferred), FILE.py::NAME "
                                        "or package.module:NAME")
     run.add_argument("targets", nargs="+", metavar="TARGET")
@@ -120,6 +121,8 @@ def _add_grade_parser(sub) -> None:
     grade.add_argument("--json", type=Path, help="write the full results as JSON")
     grade.add_argument("--junitxml", type=Path, help="write JUnit XML, one test suite per student")
     grade.add_argument("--summary", type=Path, help="write a Markdown summary ($GITHUB_STEP_SUMMARY)")
+    grade.add_argument("--html", type=Path, help="write a class dashboard: score histogram, pass rates, "
+                                                 "common mistakes, every student's reports")
     grade.add_argument("--gradescope", type=Path, help="write Gradescope's results.json (one submission)")
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -142,6 +145,8 @@ def _grade(args) -> int:
         writers.write_junit(result, args.junitxml)
     if args.summary:
         writers.write_markdown(result, args.summary)
+    if args.html:
+        _write_html(args.html, "class", result)
     if args.gradescope:
         try:
             writers.write_gradescope(result, args.gradescope)
@@ -163,6 +168,7 @@ def _progress_bar(done: int, total: int, record: dict) -> None:
 def _demo(args) -> int:
     surprises = 0
     started = time.perf_counter()
+    records = []
     for module_name, name, expected, what in DEMO:
         target = getattr(importlib.import_module(module_name), name)
         t0 = time.perf_counter()
@@ -172,9 +178,25 @@ def _demo(args) -> int:
         print(f"== {module_name}.{name}: {what}  [{verdict}, {time.perf_counter() - t0:.2f} s]")
         print(report)
         print()
+        records.append({**report.to_dict(), "id": f"{module_name}.{name}", "description": f"{what} [{verdict}]"})
     total = time.perf_counter() - started
     print(f"{len(DEMO)} checks in {total:.1f} s; {len(DEMO) - surprises} verdicts as expected")
+    if args.html:
+        _write_html(args.html, "demo", {"seed": args.seed, "checks": records})
     return 1 if surprises else 0
+
+
+def _write_html(path: Path, kind: str, data: dict) -> None:
+    """The class dashboard or the page of the demo's reports (gradcheck.report.html)."""
+    from .report.html import render_checks_page, render_class_page
+
+    text = render_class_page(data) if kind == "class" else render_checks_page(data, title="gradcheck demo")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise GradcheckError(f"could not write --html {path}: {exc.strerror or exc}") from None
+    print(f"wrote {path}", file=sys.stderr)
 
 
 def _check(args) -> int:
