@@ -51,7 +51,7 @@ def graded(tmp_path_factory):
     started = time.monotonic()
     run = grade(str(SUBMISSIONS), "--jobs", "2", "--timeout", "6", "--examples", "15",
                 "--json", str(out / "results.json"), "--junitxml", str(out / "junit.xml"),
-                "--summary", str(out / "summary.md"))
+                "--summary", str(out / "summary.md"), "--html", str(out / "class.html"))
     elapsed = time.monotonic() - started
     after = sorted(p.relative_to(SUBMISSIONS) for p in SUBMISSIONS.rglob("*") if "__pycache__" not in p.parts)
     return run, out, elapsed, before, after
@@ -105,6 +105,21 @@ def test_junit_and_markdown(graded):
     summary = (out / "summary.md").read_text()
     assert "| student | affine | relu | softmax_loss | score | status |" in summary
     assert "| bob | :x: WRONG b |" in summary
+
+
+def test_class_dashboard_shows_every_student_and_status(graded):
+    from dom import parse
+
+    run, out, *_ = graded
+    root = parse((out / "class.html").read_text())
+    students = {d.attrs["data-student"]: d.find_all("summary")[0].all_text() for d in root.find_all("details")
+                if "student" in d.attrs.get("class", "").split()}
+    assert set(students) == set(EXPECTED)
+    for student, (status, *_cells) in EXPECTED.items():
+        assert status in students[student]
+    affine = [row.all_text() for row in root.find_all("tr") if row.all_text().startswith("affine")][0]
+    assert "2/15" in affine  # alice and ivan
+    assert "b (3)" in affine  # bob, judy, oscar: db is the class's common mistake
 
 
 def test_a_top_level_loop_is_a_timeout_that_says_where(graded):

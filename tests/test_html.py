@@ -98,11 +98,14 @@ def test_large_parameters_are_folded_without_losing_a_wrong_entry():
 
 
 def test_bisection_maps_mark_what_was_not_compared():
-    report = gc.check(pooling.max_pool_backward_first_element, seed=0, examples=20, mode="probe")
-    assert not report.ok
-    for name in report.wrong_params():
-        emap = report.params[name].error_map
-        assert emap is not None and "X" in emap["marks"]
+    dims = dict(N=2, C=2, H=6, W=6, PH=2, PW=2, S=2)
+    report = gc.check_at(pooling.max_pool_backward_first_element, dims, seed=0, mode="probe")
+    p = report.params["x"]
+    assert p.method == "probe" and not p.ok
+    assert p.error_map["marks"].count("X") == p.n_wrong and " " in p.error_map["marks"]
+    figure = heatmaps(parse(report._repr_html_()))["x"]
+    assert len(figure.find_all("rect", class_="wrong")) == p.n_wrong
+    assert "not compared" in figure.all_text()
 
 
 def hostile_record():

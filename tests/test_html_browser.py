@@ -1,0 +1,204 @@
+"""HTML pages in a real headless Chromium: the DOM it builds, a screenshot that is not blank, narrow windows.
+
+These tests fail, not skip, when Chromium is missing: ``.ci/run`` installs it
+(``apt-get install -y chromium``).  Run only them with ``pytest -m browser``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+import zlib
+from pathlib import Path
+
+import pytest
+
+import gradcheck as gc
+from gradcheck.html_report import OUTLINE, PALETTE, page, render_checks_page, render_class_page
+from reference_models import affine
+from reference_models.buggy import conv
+
+from dom import parse
+
+pytestmark = pytest.mark.browser
+
+CONV_DIMS = dict(N=1, C=2, F=3, H=5, W=5, HH=3, WW=3, S=2, P=0)
+FLAGS = ["--headless", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
+# Written into a copy of the page under test: how wide the document really is once laid out.
+MEASURE = ("<script>window.addEventListener('load',function(){var d=document.documentElement;"
+           "document.body.setAttribute('data-widths',d.scrollWidth+' '+d.clientWidth)})</script>")
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        pytest.fail("Chromium is needed for the browser tests: apt-get install -y chromium (.ci/run does this)")
+    return found
+
+
+def browse(url_path: Path, *args: str, width: int = 1200, height: int = 900) -> subprocess.CompletedProcess:
+    flags = FLAGS + (["--no-sandbox"] if os.geteuid() == 0 else [])
+    with tempfile.TemporaryDirectory() as profile:
+        return subprocess.run([chromium(), *flags, f"--user-data-dir={profile}", f"--window-size={width},{height}",
+                               *args, url_path.resolve().as_uri()], capture_output=True, timeout=120)
+
+
+def dom(path: Path, **size):
+    done = browse(path, "--dump-dom", **size)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+    return parse(done.stdout.decode())
+
+
+def screenshot(path: Path, out: Path, **size) -> tuple[int, int, list[bytes]]:
+    done = browse(path, f"--screenshot={out}", **size)
+    assert done.returncode == 0 and out.exists(), done.stderr.decode(errors="replace")[-2000:]
+    return decode_png(out.read_bytes())
+
+
+def decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
+    """(width, height, rows of RGB(A) bytes) of an 8-bit RGB or RGBA PNG, with zlib and struct only."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat, header = 8, [], None
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat.append(body)
+        pos += 12 + length
+    width, height, depth, colour, _, _, interlace = header
+    assert depth == 8 and colour in (2, 6) and interlace == 0, header
+    bpp = 3 if colour == 2 else 4
+    raw = zlib.decompress(b"".join(idat))
+    stride = width * bpp
+    rows, previous = [], bytearray(stride)
+    for y in range(height):
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        _unfilter(kind, line, previous, bpp)
+        rows.append(bytes(line))
+        previous = line
+    return width, height, rows
+
+
+def _unfilter(kind: int, line: bytearray, up: bytearray, bpp: int) -> None:
+    if kind == 1:
+        for i in range(bpp, len(line)):
+            line[i] = (line[i] + line[i - bpp]) & 255
+    elif kind == 2:
+        for i in range(len(line)):
+            line[i] = (line[i] + up[i]) & 255
+    elif kind == 3:
+        for i in range(len(line)):
+            left = line[i - bpp] if i >= bpp else 0
+            line[i] = (line[i] + ((left + up[i]) >> 1)) & 255
+    elif kind == 4:
+        for i in range(len(line)):
+            a = line[i - bpp] if i >= bpp else 0
+            b, c = up[i], up[i - bpp] if i >= bpp else 0
+            p = a + b - c
+            pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+            line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+
+
+def colours(image: tuple[int, int, list[bytes]]) -> dict[tuple[int, int, int], int]:
+    width, _, rows = image
+    bpp = len(rows[0]) // width
+    counts: dict[tuple[int, int, int], int] = {}
+    for row in rows:
+        for x in range(0, len(row), bpp):
+            key = (row[x], row[x + 1], row[x + 2])
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def rgb(hex_colour: str) -> tuple[int, int, int]:
+    return tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+
+
+def assert_not_blank(image, *, must_show=()) -> None:
+    counts = colours(image)
+    total = sum(counts.values())
+    background = max(counts.values())
+    assert len(counts) > 20, f"only {len(counts)} distinct colours: a blank page?"
+    assert total - background > 0.02 * total, "almost every pixel is the background colour"
+    for hex_colour in must_show:
+        assert counts.get(rgb(hex_colour), 0) > 0, f"no pixel of {hex_colour} in the screenshot"
+
+
+@pytest.fixture(scope="module")
+def reports():
+    return [gc.check_at(conv.conv_backward_ignoring_stride, CONV_DIMS, seed=0),
+            gc.check(affine.affine_backward_mean_bias, seed=0, examples=20),
+            gc.check(affine.affine_backward, seed=0, examples=5)]
+
+
+@pytest.fixture(scope="module")
+def pages(reports, tmp_path_factory):
+    out = tmp_path_factory.mktemp("pages")
+    notebook = page("notebook", "".join(r._repr_html_() for r in reports[:2]))
+    checks = render_checks_page({"seed": 0, "checks": [r.to_dict() for r in reports]})
+    students = []
+    for i, report in enumerate(reports):
+        record = {**report.to_dict(), "id": "conv", "points": 1, "score": float(report.ok)}
+        students.append({"id": f"student{i}", "score": float(report.ok), "max_score": 1,
+                         "status": "ok" if report.ok else "failed", "checks": [record], "output": ""})
+    students.append({"id": "sleepy", "score": 0.0, "max_score": 1, "status": "timeout", "output": "", "checks": [
+        {**gc.Report.not_run("conv", "timeout", "conv did not finish").to_dict(), "id": "conv"}]})
+    dashboard = render_class_page({"checks": [{"name": "conv", "points": 1}], "submissions": students, "time": 1.0})
+    written = {}
+    for name, text in [("notebook", notebook), ("checks", checks), ("class", dashboard)]:
+        written[name] = out / f"{name}.html"
+        written[name].write_text(text, encoding="utf-8")
+        (out / f"{name}-measured.html").write_text(text.replace("</body>", MEASURE + "</body>"), encoding="utf-8")
+    return written
+
+
+def test_notebook_report_renders_heatmaps_with_outlines(pages, reports, tmp_path):
+    root = dom(pages["notebook"])
+    figures = {f.attrs["data-param"]: f for f in root.find_all("figure", class_="heatmap")}
+    assert set(figures) == {"x", "w", "b"}  # conv's x and w, the affine layer's b
+    assert len(figures["x"].find_all("rect", class_="wrong")) == reports[0].params["x"].n_wrong
+    assert [v.all_text() for v in root.find_all("span", class_="v")].count("WRONG") == 3
+    assert_not_blank(screenshot(pages["notebook"], tmp_path / "notebook.png"), must_show=[OUTLINE, PALETTE[-1]])
+
+
+def test_checks_page_lists_failures_first_in_the_browser(pages, tmp_path):
+    root = dom(pages["checks"])
+    headings = [h.all_text() for h in root.find_all("h2")]
+    assert [("FAILED" in h) for h in headings] == [True, True, False]
+    assert_not_blank(screenshot(pages["checks"], tmp_path / "checks.png"), must_show=[OUTLINE])
+
+
+def test_class_dashboard_in_the_browser(pages, tmp_path):
+    root = dom(pages["class"])
+    students = root.find_all("details", class_="student")
+    assert len(students) == 4 and "timeout" in students[0].find_all("summary")[0].all_text()
+    assert root.find_all("figure", class_="histogram")[0].find_all("svg")
+    assert "1/4 (25%)" in root.find_all("table", class_="checks")[0].all_text()
+    assert_not_blank(screenshot(pages["class"], tmp_path / "class.png"), must_show=["#4a7bb7"])
+
+
+@pytest.mark.parametrize("name", ["notebook", "checks", "class"])
+def test_pages_fit_a_narrow_window_and_zoom(pages, name, tmp_path):
+    measured = pages[name].with_name(f"{name}-measured.html")
+    # 500 px is the narrowest window headless Chromium opens.  Zoom to 200 % of a 1000 px window
+    # leaves the page 500 CSS px, laid out as here; scale 2 draws them at twice the pixels.
+    for width, scale in [(500, "1"), (500, "2")]:
+        done = browse(measured, "--dump-dom", f"--force-device-scale-factor={scale}", width=width)
+        body = parse(done.stdout.decode()).find_all("body")[0]
+        scrolled, visible = map(int, body.attrs["data-widths"].split())
+        assert visible <= 500 and scrolled <= visible, f"{name} is {scrolled} px wide in a {visible} px window"
+    assert_not_blank(screenshot(pages[name], tmp_path / "narrow.png", width=500, height=900))
+
+
+def test_pages_print_to_pdf(pages, tmp_path):
+    for name, path in pages.items():
+        pdf = tmp_path / f"{name}.pdf"
+        done = browse(path, f"--print-to-pdf={pdf}", "--no-pdf-header-footer")
+        assert done.returncode == 0 and pdf.read_bytes()[:5] == b"%PDF-", name
+        assert pdf.stat().st_size > 5000, f"{name}: a nearly empty PDF"
