@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .checking import check
+from .checking import check, check_at
 from .declare.calls import describe_exception
 from .declare.functional import get_check
 from .errors import GradcheckError
@@ -179,11 +179,29 @@ def _demo(args) -> int:
         print(report)
         print()
         records.append({**report.to_dict(), "id": f"{module_name}.{name}", "description": f"{what} [{verdict}]"})
+        if args.html and not report.ok:
+            records += _larger_picture(target, f"{module_name}.{name}", args.seed)
     total = time.perf_counter() - started
     print(f"{len(DEMO)} checks in {total:.1f} s; {len(DEMO) - surprises} verdicts as expected")
     if args.html:
         _write_html(args.html, "demo", {"seed": args.seed, "checks": records})
     return 1 if surprises else 0
+
+
+def _larger_picture(target, name: str, seed: int) -> list[dict]:
+    """The same bug at the top of every dimension's range: the smallest failing example is
+    the clearest to debug, a larger one shows the pattern of wrong entries."""
+    space = get_check(target).space
+    combos = space.combinations()
+    dims = {**{n: hi for n, (lo, hi) in space.ranged.items()}, **(combos[-1] if combos else {})}
+    try:
+        report = check_at(target, dims, seed=seed)
+    except GradcheckError:
+        return []  # the largest dims break a constraint between dimensions: no second picture
+    if report.ok:
+        return []
+    return [{**report.to_dict(), "id": f"{name} (larger)", "ok": False,
+             "description": "the same bug at the largest dims of its ranges, to show its pattern"}]
 
 
 def _write_html(path: Path, kind: str, data: dict) -> None:

@@ -224,6 +224,12 @@ def test_demo_html_shows_the_seed_bugs_as_pictures(tmp_path, capsys):
 
     assert main(["demo", "--examples", "10", "--html", str(tmp_path / "demo.html")]) == 0
     root = parse((tmp_path / "demo.html").read_text())
-    assert len(root.find_all("section")) == len(DEMO)
-    assert "make_recurrent_layer" in "".join(s.all_text() for s in root.find_all("section")[:6])
-    assert {"W", "b", "Theta2"} <= set(heatmaps(root))
+    sections = root.find_all("section")
+    bugs = [f"{module}.{name}" for module, name, expected, _ in DEMO if not expected]
+    assert len(sections) == len(DEMO) + len(bugs)  # each bug also at the top of its ranges, to show its pattern
+    failed = {s.find_all("p")[0].all_text().split(":")[0]: s for s in sections if "failed" in s.attrs["class"]}
+    assert set(failed) == set(bugs) | {f"{b} (larger)" for b in bugs}
+    larger = failed["reference_models.char_rnn.make_char_rnn_buggy (larger)"]
+    cells = [t.all_text() for t in larger.find_all("title")]
+    assert any(c.endswith("WRONG") for c in cells) and any(not c.endswith("WRONG") for c in cells)
+    assert {"W", "b", "Theta2", "Wxh"} <= set(heatmaps(root))

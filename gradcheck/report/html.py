@@ -21,14 +21,14 @@ __all__ = ["render_fragment", "render_report", "render_checks_page", "render_cla
 
 Record = Mapping[str, Any]
 
-#: Worst entries shown per wrong parameter.
-SHOWN_ENTRIES = 10
+#: Worst entries shown per wrong parameter (the heatmap shows the rest).
+SHOWN_ENTRIES = 5
 #: Relative errors at or below LOW are drawn in the palest colour, at or above HIGH in the darkest.
 LOW, HIGH = 1e-10, 1.0
 #: Light yellow to dark red (ColorBrewer YlOrRd): error grows with darkness, readable in grey print.
 PALETTE = ["#ffffcc", "#ffeda0", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#bd0026", "#800026"]
 OUTLINE = "#0033cc"  # wrong entries: a blue frame, distinct from every palette colour
-UNCHECKED, EXCLUDED = "#f0f0f0", "#9e9e9e"
+UNCHECKED, EXCLUDED, GRID = "#f0f0f0", "#9e9e9e", "#c8c8c8"
 
 STYLE = """
 .gc{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1a1a1a;
@@ -47,8 +47,9 @@ STYLE = """
 .gc .report{border-left:6px solid #1d5e20;padding:.2em .8em;margin:.8em 0}
 .gc .report.failed{border-left-color:#8a1116}
 .gc .maps{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
+.gc .maps>*{min-width:0}.gc .heatmap{flex:1 1 18em}
 .gc figure{margin:.3em 0}
-.gc figcaption{font-size:.85em;color:#444;max-width:40em}
+.gc figcaption{font-size:.85em;color:#444;max-width:26em}
 .gc svg{max-width:100%;height:auto}
 .gc .bank{display:grid;gap:4px;align-items:start}
 .gc .bank span{display:block;font-size:.75em;color:#444}
@@ -183,6 +184,8 @@ def render_report(record: Record, *, heading: str = "h3", note: str = "", anchor
     for name, p in params.items():
         if not p.get("ok"):
             parts.append(_param_details(name, p))
+    if any(p.get("error_map") for p in params.values()):
+        parts.append(_legend())  # once per report, under its maps
     parts.append(_findings(record))
     if failed and record.get("reproduce"):
         parts.append(f"<p>reproduce: <code>{_e(record['reproduce'])}</code></p>")
@@ -213,7 +216,7 @@ def _param_details(name: str, p: Record) -> str:
     parts += [f"<p class='hint'>hint: {_e(h)}</p>" for h in p.get("hints") or []]
     parts.append("</div>")
     if p.get("error_map"):
-        parts.append(heatmap(name, p["error_map"]))
+        parts.append(heatmap(name, p["error_map"], legend=False))
     parts.append("</div>")
     return "".join(parts)
 
@@ -247,9 +250,10 @@ def _findings(record: Record) -> str:
 # ----------------------------------------------------------------- heatmaps
 
 
-def heatmap(name: str, emap: Record) -> str:
+def heatmap(name: str, emap: Record, *, legend: bool = True) -> str:
     """The relative error per entry of one parameter, as inline SVG, wrong entries outlined.
 
+    ``emap`` is a ``ParamReport.error_map`` record; ``legend`` adds the colour key.
     A 1-D parameter is a strip; 2-D a grid (rows x columns); 3-D and more a grid
     of small maps over the last two axes, one row of maps per index of axis 0 and
     the other leading axes folded along the row (a conv filter bank: filters x channels).
@@ -271,7 +275,8 @@ def heatmap(name: str, emap: Record) -> str:
     if len(shape) >= 3:
         columns = "" if len(shape) == 3 else ", columns: axis 1" if len(shape) == 4 else f", columns: axes 1-{len(shape) - 3}"
         caption += f"; one map per index of the leading axes (rows: axis 0{columns})"
-    return f"<figure class='heatmap' data-param='{_e(name)}'>{body}<figcaption>{caption}</figcaption>{_legend()}</figure>"
+    key = _legend() if legend else ""
+    return f"<figure class='heatmap' data-param='{_e(name)}'>{body}<figcaption>{caption}</figcaption>{key}</figure>"
 
 
 def _bank(name: str, shape: list[int], rel: list, marks: str) -> str:
@@ -302,12 +307,13 @@ def _svg(name: str, prefix: Sequence[int], rel: Sequence, marks: str, rows: int,
     n = len(rel)
     if rows == 1 and cols > wrap:
         rows, cols = -(-n // wrap), wrap
-    size = 14 if cols <= 24 else 9 if cols <= 48 else 6
+    size = 22 if cols <= 8 else 14 if cols <= 24 else 9 if cols <= 48 else 6
     width, height = cols * size + 2, rows * size + 2
     wrong = marks.count("X")
     label = f"{name}{list(prefix) if prefix else ''}: {wrong} wrong of {n} cells"
     parts = [f"<svg role='img' width='{width}' height='{height}' "
-             f"viewBox='0 0 {width} {height}' aria-label='{_e(label)}'>"]
+             f"viewBox='0 0 {width} {height}' aria-label='{_e(label)}'>",
+             f"<rect width='{width}' height='{height}' fill='{GRID}'/>"]  # shows as 1 px lines between cells
     outlines = []
     for k in range(n):
         r, c = divmod(k, cols)
@@ -317,7 +323,8 @@ def _svg(name: str, prefix: Sequence[int], rel: Sequence, marks: str, rows: int,
         tip = "not compared" if mark == " " else "excluded (kink or clip)" if mark == "~" else f"rel err {_fmt_err(rel[k])}"
         if mark == "X":
             tip += ", WRONG"
-        parts.append(f"<rect x='{x}' y='{y}' width='{size}' height='{size}' fill='{fill}'><title>{tip}</title></rect>")
+        parts.append(f"<rect x='{x + 0.5}' y='{y + 0.5}' width='{size - 1}' height='{size - 1}' fill='{fill}'>"
+                     f"<title>{tip}</title></rect>")
         if mark == "X":
             outlines.append(f"<rect class='wrong' x='{x + 0.75}' y='{y + 0.75}' width='{size - 1.5}' "
                             f"height='{size - 1.5}' fill='none' stroke='{OUTLINE}' stroke-width='1.5'/>")
