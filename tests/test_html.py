@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+from dom import parse
 
 import gradcheck as gc
 import gradcheck.checking  # noqa: F401  (imported before pytester's runs, see test_plugin)
@@ -16,9 +17,7 @@ from gradcheck.report.html import render_checks_page, render_class_page, render_
 from gradcheck.reference_models import affine
 from gradcheck.reference_models.buggy import conv, pooling
 
-from dom import parse
-
-CONV_DIMS = dict(N=1, C=2, F=3, H=5, W=5, HH=3, WW=3, S=2, P=0)  # x: 48 of 50 entries wrong
+CONV_DIMS = {'N': 1, 'C': 2, 'F': 3, 'H': 5, 'W': 5, 'HH': 3, 'WW': 3, 'S': 2, 'P': 0}  # x: 48 of 50 entries wrong
 HOSTILE = ['<script>alert(1)</script>', '"><img src=x onerror=alert(1)>']
 
 
@@ -98,7 +97,7 @@ def test_large_parameters_are_folded_without_losing_a_wrong_entry():
 
 
 def test_bisection_maps_mark_what_was_not_compared():
-    dims = dict(N=2, C=2, H=6, W=6, PH=2, PW=2, S=2)
+    dims = {'N': 2, 'C': 2, 'H': 6, 'W': 6, 'PH': 2, 'PW': 2, 'S': 2}
     report = gc.check_at(pooling.max_pool_backward_first_element, dims, seed=0, mode="probe")
     p = report.params["x"]
     assert p.method == "probe" and not p.ok

@@ -7,6 +7,7 @@ These tests fail, not skip, when Chromium is missing: ``.ci/run`` installs it
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -15,17 +16,22 @@ import zlib
 from pathlib import Path
 
 import pytest
+from dom import parse
 
 import gradcheck as gc
-from gradcheck.html_report import OUTLINE, PALETTE, page, render_checks_page, render_class_page
-from reference_models import affine
-from reference_models.buggy import conv
-
-from dom import parse
+from gradcheck.report.html import (
+    OUTLINE,
+    PALETTE,
+    page,
+    render_checks_page,
+    render_class_page,
+)
+from gradcheck.reference_models import affine
+from gradcheck.reference_models.buggy import conv
 
 pytestmark = pytest.mark.browser
 
-CONV_DIMS = dict(N=1, C=2, F=3, H=5, W=5, HH=3, WW=3, S=2, P=0)
+CONV_DIMS = {"N": 1, "C": 2, "F": 3, "H": 5, "W": 5, "HH": 3, "WW": 3, "S": 2, "P": 0}
 FLAGS = ["--headless", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
 # Written into a copy of the page under test: how wide the document really is once laid out.
@@ -44,7 +50,7 @@ def browse(url_path: Path, *args: str, width: int = 1200, height: int = 900) -> 
     flags = FLAGS + (["--no-sandbox"] if os.geteuid() == 0 else [])
     with tempfile.TemporaryDirectory() as profile:
         return subprocess.run([chromium(), *flags, f"--user-data-dir={profile}", f"--window-size={width},{height}",
-                               *args, url_path.resolve().as_uri()], capture_output=True, timeout=120)
+                               *args, url_path.resolve().as_uri()], check=False, capture_output=True, timeout=120)
 
 
 def dom(path: Path, **size):
@@ -196,9 +202,16 @@ def test_pages_fit_a_narrow_window_and_zoom(pages, name, tmp_path):
     assert_not_blank(screenshot(pages[name], tmp_path / "narrow.png", width=500, height=900))
 
 
-def test_pages_print_to_pdf(pages, tmp_path):
+def pdf_pages(path: Path, out: Path) -> int:
+    done = browse(path, f"--print-to-pdf={out}", "--no-pdf-header-footer")
+    assert done.returncode == 0 and out.read_bytes()[:5] == b"%PDF-", done.stderr.decode(errors="replace")[-2000:]
+    return len(re.findall(rb"/Type\s*/Page[^s]", out.read_bytes()))
+
+
+def test_pages_print_to_pdf_with_every_row_opened(pages, tmp_path):
     for name, path in pages.items():
-        pdf = tmp_path / f"{name}.pdf"
-        done = browse(path, f"--print-to-pdf={pdf}", "--no-pdf-header-footer")
-        assert done.returncode == 0 and pdf.read_bytes()[:5] == b"%PDF-", name
-        assert pdf.stat().st_size > 5000, f"{name}: a nearly empty PDF"
+        assert pdf_pages(path, tmp_path / f"{name}.pdf") >= 1
+    closed = tmp_path / "class-closed.html"
+    closed.write_text(re.sub(r"<script>.*?</script>", "", pages["class"].read_text()), encoding="utf-8")
+    # printing opens the students' rows: more pages than the same page without that
+    assert pdf_pages(pages["class"], tmp_path / "open.pdf") > pdf_pages(closed, tmp_path / "closed.pdf")

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["render_fragment", "render_report", "render_checks_page", "render_class_page", "page", "heatmap", "STYLE"]
+__all__ = ["STYLE", "heatmap", "page", "render_checks_page", "render_class_page", "render_fragment", "render_report"]
 
 Record = Mapping[str, Any]
 
@@ -28,6 +28,8 @@ LOW, HIGH = 1e-10, 1.0
 #: Light yellow to dark red (ColorBrewer YlOrRd): error grows with darkness, readable in grey print.
 PALETTE = ["#ffffcc", "#ffeda0", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#bd0026", "#800026"]
 OUTLINE = "#0033cc"  # wrong entries: a blue frame, distinct from every palette colour
+#: Maps up to this many cells say each cell's error on hover; larger ones would weigh too much.
+TITLED_CELLS = 1024
 UNCHECKED, EXCLUDED, GRID = "#f0f0f0", "#9e9e9e", "#c8c8c8"
 
 STYLE = """
@@ -123,7 +125,7 @@ def _badge(text: str, tone: str) -> str:
 def _param_badge(p: Record) -> str:
     status = p.get("status", "ok" if p.get("ok") else "wrong")
     tone = "ok" if p.get("ok") else "bad" if status != "unchecked" else "warn"
-    text = _PARAM_VERDICT.get(status, status)
+    text = _PARAM_VERDICT.get(str(status), str(status))
     kinks = int(p.get("n_excluded", 0)) - int(p.get("n_clipped", 0))
     extra = (f" ({kinks} at kinks excluded)" if kinks else "") + (
         f" ({p['n_clipped']} clipped, excluded)" if p.get("n_clipped") else "")
@@ -194,8 +196,8 @@ def render_report(record: Record, *, heading: str = "h3", note: str = "", anchor
 
 
 def _param_table(params: Mapping[str, Record]) -> str:
-    rows = ["<tr><th scope='col'>param</th><th scope='col'>shape</th><th scope='col'>wrong/checked</th>"
-            "<th scope='col'>max abs err</th><th scope='col'>max rel err</th><th scope='col'>verdict</th></tr>"]
+    rows = [("<tr><th scope='col'>param</th><th scope='col'>shape</th><th scope='col'>wrong/checked</th>"
+            "<th scope='col'>max abs err</th><th scope='col'>max rel err</th><th scope='col'>verdict</th></tr>")]
     for name, p in params.items():
         checked = p.get("n_checked", 0)
         wrong = f"{'≥' if p.get('n_wrong_estimated') else ''}{p.get('n_wrong', 0)}/{checked}" if checked else "-"
@@ -222,9 +224,9 @@ def _param_details(name: str, p: Record) -> str:
 
 
 def _worst_table(name: str, p: Record, worst: Sequence) -> str:
-    rows = [f"<caption>worst entries of <code>{_e(name)}</code></caption>"
+    rows = [(f"<caption>worst entries of <code>{_e(name)}</code></caption>"
             "<tr><th scope='col'>entry</th><th scope='col'>analytic</th><th scope='col'>numeric</th>"
-            "<th scope='col'>difference</th></tr>"]
+            "<th scope='col'>difference</th></tr>")]
     for index, analytic, numeric in worst[:SHOWN_ENTRIES]:
         label = f"{name}[{', '.join(map(str, index))}]"
         diff = abs(_num(analytic) - _num(numeric))
@@ -311,8 +313,8 @@ def _svg(name: str, prefix: Sequence[int], rel: Sequence, marks: str, rows: int,
     width, height = cols * size + 2, rows * size + 2
     wrong = marks.count("X")
     label = f"{name}{list(prefix) if prefix else ''}: {wrong} wrong of {n} cells"
-    parts = [f"<svg role='img' width='{width}' height='{height}' "
-             f"viewBox='0 0 {width} {height}' aria-label='{_e(label)}'>",
+    parts = [(f"<svg role='img' width='{width}' height='{height}' "
+             f"viewBox='0 0 {width} {height}' aria-label='{_e(label)}'>"),
              f"<rect width='{width}' height='{height}' fill='{GRID}'/>"]  # shows as 1 px lines between cells
     outlines = []
     for k in range(n):
@@ -323,12 +325,14 @@ def _svg(name: str, prefix: Sequence[int], rel: Sequence, marks: str, rows: int,
         tip = "not compared" if mark == " " else "excluded (kink or clip)" if mark == "~" else f"rel err {_fmt_err(rel[k])}"
         if mark == "X":
             tip += ", WRONG"
+        title = f"<title>{tip}</title>" if n <= TITLED_CELLS else ""
         parts.append(f"<rect x='{x + 0.5}' y='{y + 0.5}' width='{size - 1}' height='{size - 1}' fill='{fill}'>"
-                     f"<title>{tip}</title></rect>")
+                     f"{title}</rect>")
         if mark == "X":
             outlines.append(f"<rect class='wrong' x='{x + 0.75}' y='{y + 0.75}' width='{size - 1.5}' "
-                            f"height='{size - 1.5}' fill='none' stroke='{OUTLINE}' stroke-width='1.5'/>")
-    parts += outlines  # drawn last, so no neighbour covers a frame
+                            f"height='{size - 1.5}'/>")
+    if outlines:  # drawn last, so no neighbour covers a frame
+        parts += [f"<g fill='none' stroke='{OUTLINE}' stroke-width='1.5'>", *outlines, "</g>"]
     parts.append("</svg>")
     return "".join(parts)
 
@@ -379,8 +383,8 @@ def render_checks_page(data: Record, *, title: str = "gradcheck report") -> str:
     summary = f"{len(checks)} checks, {len(failed)} failed" + (f", {len(expected)} failed as expected" if expected else "")
     if seed is not None:
         summary += f"; seed {seed} (rerun with --gradcheck-seed {seed})"
-    parts = [f"<h1>{_e(title)}</h1><p>{_badge('FAILED' if failed else 'all passed', 'bad' if failed else 'ok')} "
-             f"{_e(summary)}</p>", _contents(checks)]
+    parts = [(f"<h1>{_e(title)}</h1><p>{_badge('FAILED' if failed else 'all passed', 'bad' if failed else 'ok')} "
+             f"{_e(summary)}</p>"), _contents(checks)]
     for n, record in enumerate(_sort_failures_first(checks)):
         note = str(record.get("description", ""))
         if record.get("id") and record.get("id") != record.get("name"):
@@ -470,8 +474,8 @@ def _histogram(subs: Sequence[Record], bins: int = 10) -> str:
 
 
 def _per_check(names: Sequence[str], subs: Sequence[Record]) -> str:
-    rows = ["<tr><th scope='col'>check</th><th scope='col'>passed</th><th scope='col'>parameters most often wrong</th>"
-            "<th scope='col'>other findings</th></tr>"]
+    rows = [("<tr><th scope='col'>check</th><th scope='col'>passed</th><th scope='col'>parameters most often wrong</th>"
+            "<th scope='col'>other findings</th></tr>")]
     for name in names:
         records = [c for s in subs for c in s.get("checks") or [] if c.get("id") == name]
         passed = sum(bool(c.get("ok")) for c in records)
