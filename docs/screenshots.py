@@ -13,9 +13,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from gradcheck.reference_models.buggy import rnn_layers
+
 import gradcheck as gc
 from gradcheck.report.html import page, render_class_page
-from gradcheck.reference_models.buggy import rnn_layers
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

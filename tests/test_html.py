@@ -8,14 +8,14 @@ import re
 import numpy as np
 import pytest
 from dom import parse
+from gradcheck.reference_models import affine
+from gradcheck.reference_models.buggy import conv, pooling
 
 import gradcheck as gc
 import gradcheck.checking  # noqa: F401  (imported before pytester's runs, see test_plugin)
 import gradcheck.plugin.collect  # noqa: F401
 from gradcheck.report.error_map import MAP_CELLS, error_map
 from gradcheck.report.html import render_checks_page, render_class_page, render_fragment
-from gradcheck.reference_models import affine
-from gradcheck.reference_models.buggy import conv, pooling
 
 CONV_DIMS = {'N': 1, 'C': 2, 'F': 3, 'H': 5, 'W': 5, 'HH': 3, 'WW': 3, 'S': 2, 'P': 0}  # x: 48 of 50 entries wrong
 HOSTILE = ['<script>alert(1)</script>', '"><img src=x onerror=alert(1)>']

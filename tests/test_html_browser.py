@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 from dom import parse
+from gradcheck.reference_models import affine
+from gradcheck.reference_models.buggy import conv
 
 import gradcheck as gc
 from gradcheck.report.html import (
@@ -26,8 +28,6 @@ from gradcheck.report.html import (
     render_checks_page,
     render_class_page,
 )
-from gradcheck.reference_models import affine
-from gradcheck.reference_models.buggy import conv
 
 pytestmark = pytest.mark.browser
 

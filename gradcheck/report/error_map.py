@@ -81,7 +81,8 @@ def _pool(values: np.ndarray, block: tuple[int, ...]) -> np.ndarray:
     low = -1.0 if values.dtype.kind == "f" else _UNCHECKED
     padded = np.pad(values, pad, constant_values=low)
     split = [d for n, b in zip(padded.shape, block) for d in (n // b, b)]
-    return padded.reshape(split).max(axis=tuple(range(1, 2 * len(block), 2)))
+    pooled: np.ndarray = padded.reshape(split).max(axis=tuple(range(1, 2 * len(block), 2)))
+    return pooled
 
 
 def _short(value: float) -> float | str:

@@ -223,7 +223,7 @@ def _param_details(name: str, p: Record) -> str:
     return "".join(parts)
 
 
-def _worst_table(name: str, p: Record, worst: Sequence) -> str:
+def _worst_table(name: str, p: Record, worst: Sequence[Any]) -> str:
     rows = [(f"<caption>worst entries of <code>{_e(name)}</code></caption>"
             "<tr><th scope='col'>entry</th><th scope='col'>analytic</th><th scope='col'>numeric</th>"
             "<th scope='col'>difference</th></tr>")]
@@ -281,7 +281,7 @@ def heatmap(name: str, emap: Record, *, legend: bool = True) -> str:
     return f"<figure class='heatmap' data-param='{_e(name)}'>{body}<figcaption>{caption}</figcaption>{key}</figure>"
 
 
-def _bank(name: str, shape: list[int], rel: list, marks: str) -> str:
+def _bank(name: str, shape: list[int], rel: list[Any], marks: str) -> str:
     rows, cols = shape[-2], shape[-1]
     per_map = rows * cols
     leading = shape[:-2]
@@ -305,7 +305,7 @@ def _unravel(flat: int, shape: Sequence[int]) -> list[int]:
     return out[::-1]
 
 
-def _svg(name: str, prefix: Sequence[int], rel: Sequence, marks: str, rows: int, cols: int, wrap: int) -> str:
+def _svg(name: str, prefix: Sequence[int], rel: Sequence[Any], marks: str, rows: int, cols: int, wrap: int) -> str:
     n = len(rel)
     if rows == 1 and cols > wrap:
         rows, cols = -(-n // wrap), wrap
