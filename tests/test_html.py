@@ -228,7 +228,7 @@ def test_demo_html_shows_the_seed_bugs_as_pictures(tmp_path, capsys):
     assert len(sections) == len(DEMO) + len(bugs)  # each bug also at the top of its ranges, to show its pattern
     failed = {s.find_all("p")[0].all_text().split(":")[0]: s for s in sections if "failed" in s.attrs["class"]}
     assert set(failed) == set(bugs) | {f"{b} (larger)" for b in bugs}
-    larger = failed["reference_models.char_rnn.make_char_rnn_buggy (larger)"]
+    larger = failed["gradcheck.reference_models.char_rnn.make_char_rnn_buggy (larger)"]
     cells = [t.all_text() for t in larger.find_all("title")]
     assert any(c.endswith("WRONG") for c in cells) and any(not c.endswith("WRONG") for c in cells)
     assert {"W", "b", "Theta2", "Wxh"} <= set(heatmaps(root))
