@@ -37,9 +37,11 @@ def main() -> None:
     shoot(page("gc.check", report._repr_html_()), HERE / "notebook-report.png", 1000, 1500)
     with tempfile.TemporaryDirectory() as tmp:
         results = Path(tmp) / "class.json"
-        subprocess.run([sys.executable, "-m", "gradcheck.cli", "grade", str(ROOT / "examples/assignment/submissions"),
-                        "--spec", str(ROOT / "examples/assignment/assignment.py"), "--jobs", "2", "--timeout", "6",
-                        "--examples", "15", "--quiet", "--json", str(results)], check=False, capture_output=True)
+        # relative paths, so that the picture names the example folder, not this checkout
+        subprocess.run([sys.executable, "-m", "gradcheck.cli", "grade", "examples/assignment/submissions",
+                        "--spec", "examples/assignment/assignment.py", "--jobs", "2", "--timeout", "6",
+                        "--examples", "15", "--quiet", "--json", str(results)], cwd=ROOT, check=False,
+                       capture_output=True)
         shoot(render_class_page(json.loads(results.read_text())), HERE / "class-dashboard.png", 1000, 900)
 
 
