@@ -26,7 +26,7 @@ def shoot(html: str, out: Path, width: int, height: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "page.html"
         source.write_text(html, encoding="utf-8")
-        flags = ["--headless", "--disable-gpu", "--hide-scrollbars", f"--user-data-dir={tmp}/profile",
+        flags = ["--headless", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=2000", f"--user-data-dir={tmp}/profile",
                  f"--window-size={width},{height}", f"--screenshot={out}"]
         subprocess.run(["chromium", *flags, *(["--no-sandbox"] if os.geteuid() == 0 else []), source.as_uri()],
                        check=True, capture_output=True)
