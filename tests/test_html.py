@@ -15,7 +15,7 @@ import gradcheck as gc
 import gradcheck.checking  # noqa: F401  (imported before pytester's runs, see test_plugin)
 import gradcheck.plugin.collect  # noqa: F401
 from gradcheck.report.error_map import MAP_CELLS, error_map
-from gradcheck.report.html import render_checks_page, render_class_page, render_fragment
+from gradcheck.report.html import heatmap, render_checks_page, render_class_page, render_fragment
 
 CONV_DIMS = {'N': 1, 'C': 2, 'F': 3, 'H': 5, 'W': 5, 'HH': 3, 'WW': 3, 'S': 2, 'P': 0}  # x: 48 of 50 entries wrong
 HOSTILE = ['<script>alert(1)</script>', '"><img src=x onerror=alert(1)>']
@@ -232,3 +232,21 @@ def test_demo_html_shows_the_seed_bugs_as_pictures(tmp_path, capsys):
     cells = [t.all_text() for t in larger.find_all("title")]
     assert any(c.endswith("WRONG") for c in cells) and any(not c.endswith("WRONG") for c in cells)
     assert {"W", "b", "Theta2", "Wxh"} <= set(heatmaps(root))
+
+
+@pytest.mark.parametrize("shape", [(), (1,), (70,), (3, 4), (2, 3, 4), (2, 3, 2, 2), (2, 1, 2, 3, 2), (5000,), (3, 40, 40)])
+def test_every_rank_is_drawn_cell_for_cell(shape):
+    n = int(np.prod(shape))
+    rng = np.random.default_rng(n)
+    rel = rng.random(n)
+    wrong, excluded = rel > 0.6, (rel > 0.5) & (rel <= 0.6)
+    emap = error_map(shape, np.arange(n), rel, wrong, excluded)
+    figure = parse(heatmap("p", emap, legend=False))
+    cells = [r for r in figure.find_all("rect") if r.attrs.get("fill") not in (None, "none", "#c8c8c8")
+             and r.parent.tag == "svg" and r.parent.attrs.get("role") == "img"]
+    assert len(cells) == int(np.prod(emap["shape"])) == len(emap["marks"])
+    assert len(figure.find_all("rect", class_="wrong")) == emap["marks"].count("X")
+    if n <= MAP_CELLS:
+        assert emap["marks"].count("X") == wrong.sum() and emap["marks"].count("~") == excluded.sum()
+    else:
+        assert "folded" in figure.all_text()

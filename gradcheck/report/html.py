@@ -32,9 +32,10 @@ OUTLINE = "#0033cc"  # wrong entries: a blue frame, distinct from every palette 
 TITLED_CELLS = 1024
 UNCHECKED, EXCLUDED, GRID = "#f0f0f0", "#9e9e9e", "#c8c8c8"
 
+# .gc has its own white background: a dark notebook theme would otherwise put its dark text on dark.
 STYLE = """
 .gc{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1a1a1a;
-  line-height:1.4;max-width:100%}
+  background:#fff;line-height:1.4;max-width:100%}
 .gc h2,.gc h3{margin:.6em 0 .3em;overflow-wrap:anywhere}
 .gc code,.gc pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.9em}
 .gc pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f6f6f6;padding:.4em;margin:.3em 0}
