@@ -250,3 +250,16 @@ def test_every_rank_is_drawn_cell_for_cell(shape):
         assert emap["marks"].count("X") == wrong.sum() and emap["marks"].count("~") == excluded.sum()
     else:
         assert "folded" in figure.all_text()
+
+
+def test_plain_text_stays_the_fallback(bias_report):
+    class Printer:  # the part of IPython's pretty printer a _repr_pretty_ uses
+        def __init__(self):
+            self.parts = []
+
+        def text(self, value):
+            self.parts.append(value)
+
+    printer = Printer()
+    bias_report._repr_pretty_(printer, cycle=False)
+    assert printer.parts == [str(bias_report)] and "WRONG" in printer.parts[0] and "<" not in printer.parts[0]

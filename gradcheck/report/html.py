@@ -501,7 +501,10 @@ def _students(names: Sequence[str], subs: Sequence[Record]) -> str:
         summary = (f"<summary><strong>{_e(s.get('id', '?'))}</strong> "
                    f"<span>{_e(_points(s.get('score')))}/{_e(_points(s.get('max_score')))}</span> "
                    f"{_status_badge(str(s.get('status', '?')))} <span>{cells}</span></summary>")
-        body = [render_report(by_name[n], heading="h4") for n in names if n in by_name]
+        facts = [f"seed {s['seed']}" if s.get("seed") is not None else "",
+                 f"graded in {_fmt_secs(s['time'])}" if s.get("time") is not None else ""]
+        body = [f"<p>{_e('; '.join(f for f in facts if f))}</p>" if any(facts) else ""]
+        body += [render_report(by_name[n], heading="h4") for n in names if n in by_name]
         if s.get("output"):
             body.append(f"<details><summary>output of the submission</summary><pre>{_e(s['output'])}</pre></details>")
         out.append(f"<details class='student' data-student='{_e(s.get('id', '?'))}'>{summary}{''.join(body)}</details>")
