@@ -36,7 +36,8 @@ UNCHECKED, EXCLUDED, GRID = "#f0f0f0", "#9e9e9e", "#c8c8c8"
 STYLE = """
 .gc{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1a1a1a;
   background:#fff;line-height:1.4;max-width:100%}
-.gc h2,.gc h3{margin:.6em 0 .3em;overflow-wrap:anywhere}
+.gc h2,.gc h3{margin:.6em 0 .3em}
+.gc h1,.gc h2,.gc h3,.gc h4,.gc p,.gc li,.gc td,.gc summary,.gc th code{overflow-wrap:anywhere}
 .gc code,.gc pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.9em}
 .gc pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f6f6f6;padding:.4em;margin:.3em 0}
 .gc .scroll{overflow-x:auto;max-width:100%}
