@@ -26,7 +26,8 @@ def shoot(html: str, out: Path, width: int, height: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "page.html"
         source.write_text(html, encoding="utf-8")
-        flags = ["--headless", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=2000", f"--user-data-dir={tmp}/profile",
+        flags = ["--headless", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=2000",
+                 "--run-all-compositor-stages-before-draw", f"--user-data-dir={tmp}/profile",
                  f"--window-size={width},{height}", f"--screenshot={out}"]
         subprocess.run(["chromium", *flags, *(["--no-sandbox"] if os.geteuid() == 0 else []), source.as_uri()],
                        check=True, capture_output=True)
@@ -34,7 +35,7 @@ def shoot(html: str, out: Path, width: int, height: int) -> None:
 
 def main() -> None:
     report = gc.check_at(rnn_layers.lstm_step_backward_forget_next_c, {"N": 3, "D": 4, "H": 5})
-    shoot(page("gc.check", report._repr_html_()), HERE / "notebook-report.png", 1000, 1500)
+    shoot(page("gc.check", report._repr_html_()), HERE / "notebook-report.png", 900, 1150)
     with tempfile.TemporaryDirectory() as tmp:
         results = Path(tmp) / "class.json"
         # relative paths, so that the picture names the example folder, not this checkout

@@ -34,7 +34,8 @@ pytestmark = pytest.mark.browser
 CONV_DIMS = {"N": 1, "C": 2, "F": 3, "H": 5, "W": 5, "HH": 3, "WW": 3, "S": 2, "P": 0}
 FLAGS = ["--headless", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-         "--virtual-time-budget=2000"]  # lets layout and paint finish before the shot
+         # let layout and paint finish before the shot: without them a tall page can come out half drawn
+         "--virtual-time-budget=2000", "--run-all-compositor-stages-before-draw"]
 # Written into a copy of the page under test: how wide the document really is once laid out.
 MEASURE = ("<script>window.addEventListener('load',function(){var d=document.documentElement;"
            "document.body.setAttribute('data-widths',d.scrollWidth+' '+d.clientWidth)})</script>")

@@ -51,7 +51,7 @@ STYLE = """
 .gc .report{border-left:6px solid #1d5e20;padding:.2em .8em;margin:.8em 0}
 .gc .report.failed{border-left-color:#8a1116}
 .gc .maps{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
-.gc .maps>*{min-width:0}.gc .heatmap{flex:1 1 18em}
+.gc .maps>*{min-width:0}.gc .heatmap{flex:0 1 auto}.gc .maps>div{flex:1 1 20em}
 .gc figure{margin:.3em 0}
 .gc figcaption{font-size:.85em;color:#444;max-width:26em}
 .gc svg{max-width:100%;height:auto}
@@ -213,15 +213,16 @@ def _param_table(params: Mapping[str, Record]) -> str:
 
 
 def _param_details(name: str, p: Record) -> str:
-    parts = [f"<div class='param maps' data-param='{_e(name)}'><div>"]
+    """The picture first, then the worst entries and hints beside it (below it when narrow)."""
+    parts = [f"<div class='param maps' data-param='{_e(name)}'>"]
+    if p.get("error_map"):
+        parts.append(heatmap(name, p["error_map"], legend=False))
+    parts.append("<div>")
     worst = p.get("worst") or []
     if worst:
         parts.append(_worst_table(name, p, worst))
     parts += [f"<p class='hint'>hint: {_e(h)}</p>" for h in p.get("hints") or []]
-    parts.append("</div>")
-    if p.get("error_map"):
-        parts.append(heatmap(name, p["error_map"], legend=False))
-    parts.append("</div>")
+    parts.append("</div></div>")
     return "".join(parts)
 
 
