@@ -193,7 +193,7 @@ def _larger_picture(target, name: str, seed: int) -> list[dict]:
     the clearest to debug, a larger one shows the pattern of wrong entries."""
     space = get_check(target).space
     combos = space.combinations()
-    dims = {**{n: hi for n, (lo, hi) in space.ranged.items()}, **(combos[-1] if combos else {})}
+    dims = {**{n: hi for n, (_, hi) in space.ranged.items()}, **(combos[-1] if combos else {})}
     try:
         report = check_at(target, dims, seed=seed)
     except GradcheckError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -95,7 +96,7 @@ class Results:
             _write(self.options.html, render_checks_page(data))
 
 
-def _write(path, text: str) -> None:
+def _write(path: Path, text: str) -> None:
     """Atomically: a reader never sees half a file under the final name."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
