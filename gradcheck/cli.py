@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -209,9 +210,11 @@ def _write_html(path: Path, kind: str, data: dict) -> None:
     from .report.html import render_checks_page, render_class_page
 
     text = render_class_page(data) if kind == "class" else render_checks_page(data, title="gradcheck demo")
-    try:
+    try:  # atomically, like the other results files: never half a page under the final name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
     except OSError as exc:
         raise GradcheckError(f"could not write --html {path}: {exc.strerror or exc}") from None
     print(f"wrote {path}", file=sys.stderr)
