@@ -12,7 +12,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -129,28 +131,55 @@ def _grade(args) -> int:
 
     if args.timeout <= 0:
         raise GradcheckError(f"--timeout must be a positive number of seconds, got {args.timeout}")
+    if args.gradescope and len(grader.find_submissions(args.submissions)) != 1:
+        raise GradcheckError(f"--gradescope writes the results of exactly one submission, and {args.submissions} "
+                             f"holds {len(grader.find_submissions(args.submissions))}: grade each one on its own")
     progress = None if args.quiet else _progress_bar
     result = grader.grade_folder(args.spec, args.submissions, jobs=args.jobs, seed=args.seed,
                                  vary_seed=args.vary_seed, examples=args.examples, timeout=args.timeout,
                                  memory_mb=args.memory, progress=progress)
     if progress:
         print(file=sys.stderr)
-    print(writers.console_table(result))
-    if args.json:
-        writers.write_json(result, args.json)
-    if args.junitxml:
-        writers.write_junit(result, args.junitxml)
-    if args.summary:
-        writers.write_markdown(result, args.summary)
-    if args.gradescope:
-        try:
-            writers.write_gradescope(result, args.gradescope)
-        except ValueError as exc:
-            raise GradcheckError(str(exc)) from None
+    outputs = [(writers.console_table, None, "the console table"), (writers.write_json, args.json, "--json"),
+               (writers.write_junit, args.junitxml, "--junitxml"), (writers.write_markdown, args.summary, "--summary"),
+               (writers.write_gradescope, args.gradescope, "--gradescope")]
+    with _deferred_interrupts() as interrupts:
+        failed = _write_outputs(result, outputs)
     failures = grader.required_failures(result)
     for student, check_name in failures:
         print(f"required check failed: {student}: {check_name}", file=sys.stderr)
-    return 130 if result["interrupted"] else (1 if failures else 0)
+    if result["interrupted"] or interrupts:
+        return 130
+    return 2 if failed else (1 if failures else 0)
+
+
+def _write_outputs(result: dict, outputs: list) -> int:
+    """Write every requested output; one that fails is reported and never stops the others."""
+    failed = 0
+    for write, path, what in outputs:
+        try:
+            if path is None and write.__name__ == "console_table":
+                print(write(result), flush=True)
+            elif path is not None:
+                write(result, path)
+        except Exception as exc:  # a full disk, a missing permission, a bug: say which and go on
+            failed += 1
+            target = f"{what} {path}" if path is not None else what
+            print(f"gradcheck: could not write {target}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return failed
+
+
+@contextlib.contextmanager
+def _deferred_interrupts():
+    """Ctrl-C or SIGTERM while the results are written is acted on once they all are."""
+    seen: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: seen.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield seen
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _progress_bar(done: int, total: int, record: dict) -> None:

@@ -66,7 +66,17 @@ def _arrays(values: Any, what: str) -> list[np.ndarray]:
         if not isinstance(v, np.ndarray) or not np.issubdtype(v.dtype, np.number):
             raise UserError("error", f"output {i} of {what} is a {type(v).__name__}, not a numeric array")
         out.append(np.asarray(v, dtype=np.float64))
+        _check_finite(out[-1], f"output {i} of {what}")
     return out
+
+
+def _check_finite(array: np.ndarray, what: str) -> None:
+    """NaN or inf in a forward output is said as such (the loss would only read ``nan``)."""
+    bad = ~np.isfinite(array)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise UserError("error", f"{what} has {int(bad.sum())} NaN/inf entries of {array.size}, "
+                                 f"first at index {first} (value {array[first]}), on inputs drawn finite")
 
 
 class RemotePair(BackwardOf):

@@ -15,13 +15,15 @@ from ..findings import Kind, UserError
 from ..report.model import Report
 from .assignment import GradeSpec
 from .proxy import remote_check
+from .safetext import path_id
 from .sandbox import Sandbox, SandboxError, SandboxTimeout
 
 __all__ = ["grade_submission", "student_id", "unrun_record"]
 
 
 def student_id(path: Path) -> str:
-    return path.stem if path.is_file() else path.name
+    """The student's name: the folder's, or the file's without ``.py`` (undecodable bytes as ``\\xNN``)."""
+    return path_id(path.stem if path.is_file() else path.name)
 
 
 def grade_submission(path: Path, specs: list[GradeSpec], *, seed: int, examples: int, timeout: float,
@@ -42,9 +44,10 @@ def grade_submission(path: Path, specs: list[GradeSpec], *, seed: int, examples:
             raise SandboxTimeout("importing the submission did not finish within its time limit "
                                  "(a training loop or input() at the top level of a module?)") from None
         found, import_errors = loaded.get("found") or {}, loaded.get("errors") or {}
+        skipped = loaded.get("skipped") or {}
         while pending:
             gspec = pending[0]
-            record["checks"].append(_grade_one(sandbox, gspec, found, import_errors, seed, examples,
+            record["checks"].append(_grade_one(sandbox, gspec, found, import_errors, skipped, seed, examples,
                                                deadline=started + timeout))
             pending.pop(0)
     except SandboxError as exc:
@@ -52,8 +55,8 @@ def grade_submission(path: Path, specs: list[GradeSpec], *, seed: int, examples:
             record["checks"].append(unrun_record(gspec, exc.status, str(exc)))
         record["status"] = exc.status
     finally:
+        sandbox.close()  # first: the worker has exited (flushing its prints) and its pipes are drained
         record["output"] = sandbox.output()
-        sandbox.close()
     record["score"] = round(sum(c["score"] for c in record["checks"]), 6)
     if record["status"] == "ok":
         record["status"] = _status(record["checks"])
@@ -61,13 +64,20 @@ def grade_submission(path: Path, specs: list[GradeSpec], *, seed: int, examples:
     return record
 
 
-def _grade_one(sandbox: Sandbox, gspec: GradeSpec, found: dict, import_errors: dict, seed: int, examples: int,
-               *, deadline: float) -> dict[str, Any]:
+def _grade_one(sandbox: Sandbox, gspec: GradeSpec, found: dict, import_errors: dict, skipped: dict, seed: int,
+               examples: int, *, deadline: float) -> dict[str, Any]:
     missing = [n for n in gspec.student_names() if n not in found]
     if missing:
         if import_errors:
             message = "; ".join(f"{file}: {e.get('message')}" for file, e in import_errors.items())
             return unrun_record(gspec, "import-error", f"could not import the submission: {message}")
+        in_skipped = {n: skipped[n] for n in missing if isinstance(skipped.get(n), str)}
+        if in_skipped:
+            files = sorted(set(in_skipped.values()))
+            verb = "is" if len(in_skipped) == 1 else "are"
+            return unrun_record(gspec, "import-error", f"{', '.join(in_skipped)} {verb} defined in {', '.join(files)}, "
+                                "a file the grader never imports (it configures pytest or packaging): "
+                                "move it to another file, e.g. layers.py")
         return unrun_record(gspec, "not-implemented", f"the submission defines no {', '.join(missing)}")
     try:
         check = remote_check(sandbox, gspec, {n: found[n]["params"] for n in gspec.student_names()})

@@ -1,7 +1,9 @@
 """The grading results in the formats platforms read: console, JSON, JUnit, Markdown, Gradescope.
 
 Every writer takes the result of :func:`grade_folder` and writes atomically
-(a partial file is never left behind under the final name).
+(a partial file is never left behind under the final name).  Text that came from a
+submission (its name, messages, output) may hold anything; each writer passes it
+through :mod:`.safetext` first, so that every file is valid in its format.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..findings import Kind
+from .safetext import clean_data, markdown_cell, printable, xml_text
 
 __all__ = ["console_table", "write_json", "write_junit", "write_markdown", "write_gradescope", "cell"]
 
@@ -29,6 +32,8 @@ def cell(check: dict) -> str:
 
 
 def console_table(result: dict[str, Any]) -> str:
+    """The students x checks table printed at the end of ``gradcheck grade``."""
+    result = clean_data(result, printable)
     names = [c["name"] for c in result["checks"]]
     header = ["student", *names, "score", "status"]
     rows = [header]
@@ -52,15 +57,25 @@ def _points(value: float) -> str:
 def _atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    os.replace(partial, path)
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _json(data: Any) -> str:
+    return json.dumps(clean_data(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def write_json(result: dict[str, Any], path: Path) -> None:
-    _atomic(path, json.dumps(result, indent=2) + "\n")
+    """The full results: run settings, the checks, one record per submission."""
+    _atomic(path, _json(result))
 
 
 def write_junit(result: dict[str, Any], path: Path) -> None:
+    """JUnit XML: one test suite per submission, one test case per check."""
+    result = clean_data(result, xml_text)
     suites = ET.Element("testsuites")
     for sub in result["submissions"]:
         failures = sum(not c["ok"] for c in sub["checks"])
@@ -78,6 +93,8 @@ def write_junit(result: dict[str, Any], path: Path) -> None:
 
 
 def write_markdown(result: dict[str, Any], path: Path) -> None:
+    """A Markdown table for a CI page (``$GITHUB_STEP_SUMMARY``)."""
+    result = clean_data(result, markdown_cell)
     names = [c["name"] for c in result["checks"]]
     lines = ["## Gradient checks", "", "| student | " + " | ".join(names) + " | score | status |",
              "|---" * (len(names) + 3) + "|"]
@@ -106,4 +123,4 @@ def write_gradescope(result: dict[str, Any], path: Path) -> None:
     } for check in sub["checks"]]
     data = {"score": sub["score"], "max_score": sub["max_score"], "execution_time": sub.get("time", 0.0),
             "tests": tests, "output": sub.get("output", "")[:8000]}
-    _atomic(path, json.dumps(data, indent=2) + "\n")
+    _atomic(path, _json(data))
