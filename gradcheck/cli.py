@@ -116,7 +116,7 @@ def _add_grade_parser(sub) -> None:
     grade.add_argument("--jobs", type=_positive_int, default=1, help="submissions graded at once (default 1)")
     grade.add_argument("--timeout", type=float, default=60.0, help="seconds per submission (default 60)")
     grade.add_argument("--memory", type=_positive_int, default=2048, help="MB of memory per submission (default 2048)")
-    grade.add_argument("--examples", type=_positive_int, default=30, help="examples per check (default 30)")
+    grade.add_argument("--examples", type=_positive_int, default=50, help="examples per check (default 50)")
     grade.add_argument("--seed", type=int, default=0, help="seed of every check (default 0: the same for everyone)")
     grade.add_argument("--vary-seed", action="store_true", help="a different seed per student, derived from --seed")
     grade.add_argument("--json", type=Path, help="write the full results as JSON")
@@ -138,7 +138,7 @@ def _grade(args) -> int:
     result = grader.grade_folder(args.spec, args.submissions, jobs=args.jobs, seed=args.seed,
                                  vary_seed=args.vary_seed, examples=args.examples, timeout=args.timeout,
                                  memory_mb=args.memory, progress=progress)
-    if progress:
+    if progress and sys.stderr.isatty():
         print(file=sys.stderr)
     outputs = [(writers.console_table, None, "the console table"), (writers.write_json, args.json, "--json"),
                (writers.write_junit, args.junitxml, "--junitxml"), (writers.write_markdown, args.summary, "--summary"),
@@ -183,9 +183,17 @@ def _deferred_interrupts():
 
 
 def _progress_bar(done: int, total: int, record: dict) -> None:
+    """A bar redrawn in place on a terminal; one plain line per submission in a CI log."""
+    from .grade.safetext import printable
+
+    student = printable(record["id"])
+    if not sys.stderr.isatty():
+        score = f"{round(record['score'], 2):g}/{round(record['max_score'], 2):g}"
+        print(f"[{done}/{total}] {student}: {record['status']}, {score}", file=sys.stderr, flush=True)
+        return
     width = 30
     filled = width * done // total
-    print(f"\r[{'#' * filled}{' ' * (width - filled)}] {done}/{total} {record['id'][:20]:20} {record['status']:12}",
+    print(f"\r[{'#' * filled}{' ' * (width - filled)}] {done}/{total} {student[:20]:20} {record['status']:12}",
           end="", file=sys.stderr, flush=True)
 
 

@@ -18,7 +18,13 @@ from .proxy import remote_check
 from .safetext import path_id
 from .sandbox import Sandbox, SandboxError, SandboxTimeout
 
-__all__ = ["grade_submission", "student_id", "unrun_record"]
+__all__ = ["grade_submission", "student_id", "unrun_record", "check_status", "STATUSES", "CHECK_STATUSES"]
+
+#: A submission's ``status``.
+STATUSES = ("ok", "failed", "timeout", "crashed", "import-error", "memory", "interrupted")
+#: A check record's ``status``, one word a gradebook can key on (see the README's JSON schema).
+CHECK_STATUSES = ("ok", "wrong", "error", "not-implemented", "timeout", "crashed", "memory", "import-error",
+                  "interrupted", "spec-error")
 
 
 def student_id(path: Path) -> str:
@@ -94,14 +100,30 @@ def _grade_one(sandbox: Sandbox, gspec: GradeSpec, found: dict, import_errors: d
             out.update(ok=False, score=0.0, errors=[*out["errors"], mismatch])
             out["findings"].append({"kind": Kind.FORWARD_MISMATCH.value, "params": [], "config": report.config,
                                     "message": mismatch})
+    out["status"] = check_status(out)
     return out
 
 
+def check_status(check: dict[str, Any]) -> str:
+    """One of :data:`CHECK_STATUSES` for a check record: why it earned less than full marks, if it did."""
+    if check["ok"]:
+        return "ok"
+    kinds = {f["kind"] for f in check.get("findings", [])}
+    for status in ("spec-error", "interrupted", "timeout", "crashed", "memory", "import-error", "not-implemented"):
+        if status in kinds:
+            return status
+    wrong = any(p.get("status") in ("wrong", "shape") for p in check.get("params", {}).values())
+    return "error" if "error" in kinds and not wrong else "wrong"
+
+
+def _gradebook_fields(gspec: GradeSpec) -> dict[str, Any]:
+    """What every check record has, run or not: the spec's name, its points, the student function checked."""
+    return {"id": gspec.name, "name": gspec.name, "function": gspec.backward or gspec.fn,
+            "points": gspec.points, "max_score": gspec.points, "required": gspec.required}
+
+
 def _record(gspec: GradeSpec, report: Report) -> dict[str, Any]:
-    out = report.to_dict()
-    out["id"] = gspec.name
-    out["points"] = gspec.points
-    out["required"] = gspec.required
+    out = {**report.to_dict(), **_gradebook_fields(gspec)}
     out["table"] = str(report)
     params = list(report.params.values())
     blocking = any(f.kind.voids_credit for f in report.findings)
@@ -115,8 +137,11 @@ def _record(gspec: GradeSpec, report: Report) -> dict[str, Any]:
 
 
 def unrun_record(gspec: GradeSpec, kind: str, message: str) -> dict[str, Any]:
-    return {**Report.not_run(gspec.name, kind, message).to_dict(), "points": gspec.points,
-            "required": gspec.required, "score": 0.0, "table": f"{gspec.name}: {kind}: {message}"}
+    """The record of a check that could not run; ``kind`` is its status (``timeout``, ``import-error``...)."""
+    record = {**Report.not_run(gspec.name, kind, message).to_dict(), **_gradebook_fields(gspec), "score": 0.0,
+              "table": f"{gspec.name}: {kind}: {message}"}
+    record["status"] = check_status(record)
+    return record
 
 
 def _status(checks: list[dict]) -> str:

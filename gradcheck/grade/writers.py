@@ -46,11 +46,12 @@ def console_table(result: dict[str, Any]) -> str:
     total = sum(s["score"] for s in result["submissions"])
     possible = sum(s["max_score"] for s in result["submissions"])
     lines.append(f"{len(result['submissions'])} submissions graded in {result['time']:.1f} s; "
-                 f"total {total:g}/{possible:g}" + ("; INTERRUPTED" if result.get("interrupted") else ""))
+                 f"total {_points(total)}/{_points(possible)}" + ("; INTERRUPTED" if result.get("interrupted") else ""))
     return "\n".join(lines)
 
 
 def _points(value: float) -> str:
+    """Scores as every table shows them, cells and totals alike: at most two decimals."""
     return f"{round(value, 2):g}"
 
 
@@ -104,7 +105,10 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
                  for n in names]
         lines.append(f"| {sub['id']} | " + " | ".join(cells)
                      + f" | {_points(sub['score'])}/{_points(sub['max_score'])} | {sub['status']} |")
-    lines += ["", f"{len(result['submissions'])} submissions, graded in {result['time']:.1f} s."]
+    total = sum(s["score"] for s in result["submissions"])
+    possible = sum(s["max_score"] for s in result["submissions"])
+    lines += ["", f"{len(result['submissions'])} submissions, graded in {result['time']:.1f} s; "
+                  f"total {_points(total)}/{_points(possible)}."]
     _atomic(path, "\n".join(lines) + "\n")
 
 
