@@ -88,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _grade(args)
         if args.command == "suggest":
             return _suggest(args)
+        if args.command == "spec":
+            return _spec_check(args)
         return _check(args)
     except GradcheckError as err:
         print(f"gradcheck: {err}", file=sys.stderr)
@@ -124,16 +126,28 @@ def _add_grade_parser(sub) -> None:
     grade.add_argument("--summary", type=Path, help="write a Markdown summary ($GITHUB_STEP_SUMMARY)")
     grade.add_argument("--gradescope", type=Path, help="write Gradescope's results.json (one submission)")
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
+    grade.add_argument("--solution", type=Path, help="the instructor's solution: graded first, nobody is graded "
+                       "unless it gets full marks")
+    spec = sub.add_parser("spec", help="check an assignment spec: gradcheck spec check spec.py --solution DIR")
+    spec.add_argument("action", choices=["check"])
+    spec.add_argument("spec", type=Path, help="the assignment: a file with CHECKS = [gc.spec(...)]")
+    spec.add_argument("--solution", type=Path, help="the instructor's solution, which must get full marks")
+    spec.add_argument("--timeout", type=float, default=60.0, help="seconds for the solution (default 60)")
+    spec.add_argument("--memory", type=_positive_int, default=2048, help="MB of memory (default 2048)")
+    spec.add_argument("--examples", type=_positive_int, default=50, help="examples per check (default 50)")
+    spec.add_argument("--seed", type=int, default=0, help="seed of every check (default 0)")
 
 
 def _grade(args) -> int:
-    from .grade import grader, writers
+    from .grade import gate, grader, writers
 
     if args.timeout <= 0:
         raise GradcheckError(f"--timeout must be a positive number of seconds, got {args.timeout}")
     if args.gradescope and len(grader.find_submissions(args.submissions)) != 1:
         raise GradcheckError(f"--gradescope writes the results of exactly one submission, and {args.submissions} "
                              f"holds {len(grader.find_submissions(args.submissions))}: grade each one on its own")
+    if _spec_gate(args):
+        return 2
     progress = None if args.quiet else _progress_bar
     result = grader.grade_folder(args.spec, args.submissions, jobs=args.jobs, seed=args.seed,
                                  vary_seed=args.vary_seed, examples=args.examples, timeout=args.timeout,
@@ -148,9 +162,40 @@ def _grade(args) -> int:
     failures = grader.required_failures(result)
     for student, check_name in failures:
         print(f"required check failed: {student}: {check_name}", file=sys.stderr)
+    spec_errors = gate.spec_errors(result)
+    for line in spec_errors:
+        print(f"spec error: {line}", file=sys.stderr)
+    if spec_errors:
+        print("gradcheck: these are mistakes of the spec, not of the students: fix the spec and grade again "
+              "(`gradcheck spec check SPEC --solution DIR` finds most before grading)", file=sys.stderr)
     if result["interrupted"] or interrupts:
         return 130
-    return 2 if failed else (1 if failures else 0)
+    return 2 if failed or spec_errors else (1 if failures else 0)
+
+
+def _spec_gate(args) -> list[str]:
+    """Spec mistakes and what the solution fails, printed; nobody is graded when there are any."""
+    from .grade import gate
+    from .grade.assignment import load_assignment
+
+    problems = gate.gate_problems(load_assignment(args.spec), args.solution, seed=args.seed,
+                                  examples=args.examples, timeout=args.timeout, memory_mb=args.memory)
+    for line in problems:
+        print(f"gradcheck: {line}", file=sys.stderr)
+    if problems:
+        print(f"gradcheck: {args.spec} cannot grade anyone until this is fixed; nothing was graded", file=sys.stderr)
+    return problems
+
+
+def _spec_check(args) -> int:
+    """``gradcheck spec check SPEC [--solution DIR]``: the gate alone."""
+    if args.timeout <= 0:
+        raise GradcheckError(f"--timeout must be a positive number of seconds, got {args.timeout}")
+    if _spec_gate(args):
+        return 2
+    what = f" and {args.solution} gets full marks" if args.solution else " (give --solution DIR to grade it too)"
+    print(f"{args.spec}: no mistake found{what}")
+    return 0
 
 
 def _write_outputs(result: dict, outputs: list) -> int:

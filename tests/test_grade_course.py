@@ -109,3 +109,109 @@ def test_progress_is_one_plain_line_per_submission_in_a_log(course):
     assert "\r" not in run.stderr
     assert len(lines) == len(CLASS) and lines[-1].startswith(f"[{len(CLASS)}/{len(CLASS)}] ")
     assert any(re.fullmatch(r"\[\d/6\] meanbias: failed, 2\.33/3", line) for line in lines), lines
+
+
+# -- spec mistakes are never charged to students ---------------------------------------------------
+
+REFERENCE = """\
+import numpy as np
+
+def affine_forward(x, w, b):
+    return x @ w + b, None
+
+def rnn_step_forward(x, prev_h, Wx, Wh, b):
+    return np.tanh(x @ Wx + prev_h @ Wh + b), None
+"""
+
+RNN = """
+def rnn_step_forward(x, prev_h, Wx, Wh, b):
+    h = np.tanh(x @ Wx + prev_h @ Wh + b)
+    return h, (x, prev_h, Wx, Wh, h)
+
+def rnn_step_backward(dh, cache):
+    x, prev_h, Wx, Wh, h = cache
+    da = dh * (1 - h ** 2)
+    return da @ Wx.T, da @ Wh.T, x.T @ da, prev_h.T @ da, da.sum(axis=0)
+"""
+RNN_SHAPES = '{"x": "N,D", "prev_h": "N,H", "Wx": "D,H", "Wh": "H,H", "b": "H"}'
+
+# mistake -> (the spec's CHECKS, what the message must say)
+MISTAKES = {
+    "argument name": (f'[gc.spec("rnn_step", shapes={RNN_SHAPES.replace("prev_h", "h")}, reference=rnn_step_forward)]',
+                      "shapes names 'h', which is not an argument of the reference rnn_step_forward(x, prev_h"),
+    "undeclared dim": ('[gc.spec("relu", shapes={"x": "N,D"}, wrt=["x"], args={"s": lambda d: np.ones(d["K"])})]',
+                       "args['s'] raised SpecError: dimension 'K' is not defined"),
+    "shapes the reference rejects": ('[gc.spec("affine", shapes={"x": "N,D", "w": "M,D", "b": "M"}, '
+                                     'reference=affine_forward)]',
+                                     "the reference affine_forward rejects the inputs the spec declares"),
+}
+
+
+def _course_folder(root: Path, checks: str) -> tuple[Path, Path]:
+    (root / "reference.py").write_text(REFERENCE)
+    spec = root / "spec.py"
+    spec.write_text(f"import sys\nimport numpy as np\nimport gradcheck as gc\n"
+                    f"from reference import affine_forward, rnn_step_forward\nCHECKS = {checks}\n")
+    (root / "solution").mkdir()
+    (root / "solution" / "layers.py").write_text(CORRECT + RNN)
+    (root / "subs").mkdir()
+    (root / "subs" / "student.py").write_text(CORRECT + RNN)
+    return spec, root / "solution"
+
+
+def _spec_check(*args):
+    return subprocess.run([sys.executable, "-m", "gradcheck.cli", "spec", "check", *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("mistake", MISTAKES)
+def test_a_spec_mistake_stops_grading_before_anyone_is_graded(tmp_path, mistake):
+    checks, said = MISTAKES[mistake]
+    spec, _ = _course_folder(tmp_path, checks)
+    run = _grade("--spec", spec, tmp_path / "subs", "--quiet", "--json", tmp_path / "r.json")
+    assert run.returncode == 2 and said in run.stderr, run.stderr
+    assert "nothing was graded" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "r.json").exists()
+    alone = _spec_check(spec)
+    assert alone.returncode == 2 and said in alone.stderr
+
+
+def test_the_solution_gates_the_run(tmp_path):
+    # without reference=, only the solution shows that "h" is not the forward's argument
+    spec, solution = _course_folder(tmp_path, f'[gc.spec("rnn_step", shapes={RNN_SHAPES.replace("prev_h", "h")})]')
+    run = _grade("--spec", spec, tmp_path / "subs", "--quiet", "--solution", solution, "--json", tmp_path / "r.json")
+    assert run.returncode == 2, run.stderr
+    assert f"the solution {solution} gets 0/1 on rnn_step: error: shapes names 'h'" in run.stderr
+    assert not (tmp_path / "r.json").exists()
+    assert _spec_check(spec, "--solution", solution).returncode == 2
+
+
+def test_a_sound_spec_and_a_full_marks_solution_let_the_class_be_graded(tmp_path):
+    checks = (f'[gc.spec("rnn_step", shapes={RNN_SHAPES}, reference=rnn_step_forward), '
+              'gc.spec("affine", shapes={"x": "N,D", "w": "D,M", "b": "M"}, reference=affine_forward)]')
+    spec, solution = _course_folder(tmp_path, checks)
+    alone = _spec_check(spec, "--solution", solution, "--examples", "10")
+    assert alone.returncode == 0 and "no mistake found and" in alone.stdout, alone.stderr
+    buggy = (tmp_path / "subs" / "student.py").read_text().replace("da.sum(axis=0)", "da.mean(axis=0)")
+    (tmp_path / "subs" / "student.py").write_text(buggy)
+    run = _grade("--spec", spec, tmp_path / "subs", "--quiet", "--solution", solution, "--examples", "10",
+                 "--json", tmp_path / "r.json")
+    assert run.returncode == 0, run.stderr
+    checks = json.loads((tmp_path / "r.json").read_text())["submissions"][0]["checks"]
+    assert [c["status"] for c in checks] == ["wrong", "ok"]
+
+
+def test_a_spec_mistake_seen_only_while_grading_is_a_spec_error_and_exit_2(tmp_path):
+    # an args callable that fails in the grader processes only: one the checks before grading cannot see
+    checks = ('[gc.spec("relu", shapes={"x": "N,D"}, wrt=["x"], '
+              'args={"s": lambda d: None if "grader" not in sys.argv[0] else d["K"]}), '
+              'gc.spec("affine", shapes={"x": "N,D", "w": "D,M", "b": "M"})]')
+    spec, _ = _course_folder(tmp_path, checks)
+    (tmp_path / "subs" / "student.py").write_text(CORRECT.replace("def relu_forward(x):", "def relu_forward(x, s):"))
+    run = _grade("--spec", spec, tmp_path / "subs", "--quiet", "--examples", "10", "--json", tmp_path / "r.json")
+    assert run.returncode == 2, run.stderr
+    assert "spec error: student: relu: the spec's args['s'] raised" in run.stderr
+    assert "mistakes of the spec, not of the students" in run.stderr
+    sub = json.loads((tmp_path / "r.json").read_text())["submissions"][0]
+    assert sub["status"] == "spec-error"
+    assert [c["status"] for c in sub["checks"]] == ["spec-error", "ok"]

@@ -79,7 +79,17 @@ def _check_finite(array: np.ndarray, what: str) -> None:
                                  f"first at index {first} (value {array[first]}), on inputs drawn finite")
 
 
-class RemotePair(BackwardOf):
+class _SpecInputs:
+    """Inputs come from the spec's code: an ``args`` callable that fails is the spec's mistake, not the student's."""
+
+    def draw_inputs(self, *args, **kwargs):
+        try:
+            return super().draw_inputs(*args, **kwargs)  # type: ignore[misc]
+        except UserError as exc:
+            raise UserError("spec-error", f"the spec's {exc.message}") from exc
+
+
+class RemotePair(_SpecInputs, BackwardOf):
     def __init__(self, sandbox: Sandbox, gspec: GradeSpec, forward, backward, *, outputs: int = 1, **declared):
         super().__init__(forward, backward, outputs=outputs, **declared)
         self.sandbox, self.gspec = sandbox, gspec
@@ -108,7 +118,7 @@ class RemotePair(BackwardOf):
         return self.problem(values, dims, loss, grads, [], self.backward_name)
 
 
-class RemoteReturnsGrad(ReturnsGrad):
+class RemoteReturnsGrad(_SpecInputs, ReturnsGrad):
     def __init__(self, sandbox: Sandbox, gspec: GradeSpec, fn, **declared):
         declared.pop("outputs", None)
         super().__init__(fn, **declared)

@@ -21,7 +21,7 @@ from .sandbox import Sandbox, SandboxError, SandboxTimeout
 __all__ = ["grade_submission", "student_id", "unrun_record", "check_status", "STATUSES", "CHECK_STATUSES"]
 
 #: A submission's ``status``.
-STATUSES = ("ok", "failed", "timeout", "crashed", "import-error", "memory", "interrupted")
+STATUSES = ("ok", "failed", "timeout", "crashed", "import-error", "memory", "interrupted", "spec-error")
 #: A check record's ``status``, one word a gradebook can key on (see the README's JSON schema).
 CHECK_STATUSES = ("ok", "wrong", "error", "not-implemented", "timeout", "crashed", "memory", "import-error",
                   "interrupted", "spec-error")
@@ -93,15 +93,25 @@ def _grade_one(sandbox: Sandbox, gspec: GradeSpec, found: dict, import_errors: d
     if any(f.kind is Kind.TIMEOUT for f in report.findings):
         sandbox.kill()  # it may still be inside the call that ran out of time
         raise SandboxTimeout(f"{gspec.name} did not finish before the submission's time limit")
+    spec_mistakes = [f.message for f in report.findings if f.kind is Kind.SPEC_ERROR]
+    if spec_mistakes:  # the run exits 2: these results are not to be used
+        return unrun_record(gspec, "spec-error", spec_mistakes[0])
     out = _record(gspec, report)
     if report.ok and gspec.reference is not None:
-        mismatch = _compare_with_reference(check, gspec, report)
+        try:
+            mismatch = _compare_with_reference(check, gspec, report)
+        except SpecMistake as exc:
+            return unrun_record(gspec, "spec-error", str(exc))
         if mismatch:
             out.update(ok=False, score=0.0, errors=[*out["errors"], mismatch])
             out["findings"].append({"kind": Kind.FORWARD_MISMATCH.value, "params": [], "config": report.config,
                                     "message": mismatch})
     out["status"] = check_status(out)
     return out
+
+
+class SpecMistake(Exception):
+    """The instructor's code (the reference forward) failed: a ``spec-error``, never charged to the student."""
 
 
 def check_status(check: dict[str, Any]) -> str:
@@ -146,7 +156,7 @@ def unrun_record(gspec: GradeSpec, kind: str, message: str) -> dict[str, Any]:
 
 def _status(checks: list[dict]) -> str:
     kinds = {f["kind"] for c in checks for f in c["findings"]}
-    for status in (Kind.IMPORT_ERROR.value, Kind.MEMORY.value):
+    for status in ("spec-error", "import-error", "memory"):
         if status in kinds:
             return status
     return "ok" if all(c["ok"] for c in checks) else "failed"
@@ -171,7 +181,11 @@ def _compare_with_reference(check, gspec: GradeSpec, report: Report, tries: int 
         if theirs is None:
             return None
         assert gspec.reference is not None  # compared only when the spec has one
-        expected = gspec.reference(*check.call_args(values, others))
+        try:
+            expected = gspec.reference(*check.call_args(values, others))
+        except Exception as exc:  # the instructor's code: never the student's fault
+            raise SpecMistake(f"the reference {getattr(gspec.reference, '__name__', 'forward')} raised "
+                              f"{type(exc).__name__}: {exc} at {dict(dims)}") from exc
         expected = [np.asarray(e, dtype=np.float64) for e in expected[: len(theirs)]]
         for i, (a, b) in enumerate(zip(theirs, expected)):
             if a.shape != b.shape or not np.allclose(a, b, rtol=1e-6, atol=1e-9 * max(1.0, float(np.abs(b).max(initial=0)))):
