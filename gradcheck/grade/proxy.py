@@ -84,7 +84,7 @@ class _SpecInputs:
 
     def draw_inputs(self, *args, **kwargs):
         try:
-            return super().draw_inputs(*args, **kwargs)  # type: ignore[misc]
+            return super().draw_inputs(*args, **kwargs)
         except UserError as exc:
             raise UserError("spec-error", f"the spec's {exc.message}") from exc
 

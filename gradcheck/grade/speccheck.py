@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from ..adapters import BackwardOf, ReturnsGrad
+from ..declare.dims import Dims, format_dims
+from ..declare.functional import BackwardOf, ReturnsGrad
 from ..errors import GradcheckError
-from ..problems import UserError
-from ..specs import Dims, format_dims
+from ..findings import UserError
 from .assignment import CHECK_ARGS, GradeSpec
 
 __all__ = ["spec_problems", "draw_dims"]
@@ -94,13 +94,14 @@ def _local_check(gspec: GradeSpec) -> BackwardOf | ReturnsGrad:
         names = [*gspec.check_args.get("shapes", {}), *(gspec.check_args.get("args") or {})]
         forward = _stand_in(name, list(dict.fromkeys(names)), name)
     if gspec.kind == "returns_grad":
-        return ReturnsGrad(forward, **args)
+        return ReturnsGrad(forward, **args)  # type: ignore[no-untyped-call]
     backward = _stand_in(gspec.backward or "backward", ["dout", "cache"], gspec.backward or "backward")
     return BackwardOf(forward, backward, outputs=gspec.check_args.get("outputs", 1), **args)
 
 
-def _reference_rejects(gspec: GradeSpec, args: list, dims: Dims) -> str | None:
-    reference: Callable = gspec.reference  # type: ignore[assignment]
+def _reference_rejects(gspec: GradeSpec, args: list[Any], dims: Dims) -> str | None:
+    reference = gspec.reference
+    assert reference is not None  # tried only when the spec has one
     try:
         with np.errstate(all="ignore"):
             reference(*args)
@@ -113,7 +114,7 @@ def _reference_rejects(gspec: GradeSpec, args: list, dims: Dims) -> str | None:
 def _stand_in(name: str, params: list[str], shown: str) -> Any:
     """A function with this signature, whose name in messages is ``shown``; never called."""
 
-    def stand_in(*args):  # pragma: no cover
+    def stand_in(*args: Any) -> Any:  # pragma: no cover
         raise RuntimeError("a stand-in is never called")
 
     stand_in.__name__ = stand_in.__qualname__ = shown
@@ -122,7 +123,7 @@ def _stand_in(name: str, params: list[str], shown: str) -> Any:
     return stand_in
 
 
-def _params(fn: Callable) -> list[str]:
+def _params(fn: Callable[..., Any]) -> list[str]:
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
@@ -130,5 +131,5 @@ def _params(fn: Callable) -> list[str]:
     return [n for n, p in sig.parameters.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
 
-def _name(fn: Callable) -> str:
+def _name(fn: Callable[..., Any]) -> str:
     return getattr(fn, "__name__", repr(fn))

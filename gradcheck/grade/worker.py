@@ -88,7 +88,8 @@ def _flush_output() -> None:
     """Whatever the student printed goes to the captured pipes now, not when the worker exits."""
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         try:
-            stream.flush()
+            if stream is not None:
+                stream.flush()
         except BaseException:  # the student replaced sys.stdout with something odd: their loss
             pass
 
@@ -180,7 +181,7 @@ def _print_promptly() -> None:
     """Line-buffered output: what the student prints reaches the report even if the worker is killed."""
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.reconfigure(line_buffering=True)
+            stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
         except (AttributeError, ValueError, OSError):
             pass
 
