@@ -90,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _suggest(args)
         if args.command == "spec":
             return _spec_check(args)
+        if args.command == "merge":
+            return _merge(args)
         return _check(args)
     except GradcheckError as err:
         print(f"gradcheck: {err}", file=sys.stderr)
@@ -121,13 +123,15 @@ def _add_grade_parser(sub) -> None:
     grade.add_argument("--examples", type=_positive_int, default=50, help="examples per check (default 50)")
     grade.add_argument("--seed", type=int, default=0, help="seed of every check (default 0: the same for everyone)")
     grade.add_argument("--vary-seed", action="store_true", help="a different seed per student, derived from --seed")
-    grade.add_argument("--json", type=Path, help="write the full results as JSON")
-    grade.add_argument("--junitxml", type=Path, help="write JUnit XML, one test suite per student")
-    grade.add_argument("--summary", type=Path, help="write a Markdown summary ($GITHUB_STEP_SUMMARY)")
-    grade.add_argument("--gradescope", type=Path, help="write Gradescope's results.json (one submission)")
+    _add_output_options(grade)
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
+    grade.add_argument("--shard", metavar="K/N", help="grade the K-th of N shares of the class (merge the "
+                       "shards' --json with gradcheck merge)")
     grade.add_argument("--solution", type=Path, help="the instructor's solution: graded first, nobody is graded "
                        "unless it gets full marks")
+    merge = sub.add_parser("merge", help="merge the --json of shards (gradcheck grade --shard K/N) into one run's")
+    merge.add_argument("shards", nargs="+", type=Path, help="the JSON of every shard")
+    _add_output_options(merge)
     spec = sub.add_parser("spec", help="check an assignment spec: gradcheck spec check spec.py --solution DIR")
     spec.add_argument("action", choices=["check"])
     spec.add_argument("spec", type=Path, help="the assignment: a file with CHECKS = [gc.spec(...)]")
@@ -138,22 +142,50 @@ def _add_grade_parser(sub) -> None:
     spec.add_argument("--seed", type=int, default=0, help="seed of every check (default 0)")
 
 
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", type=Path, help="write the full results as JSON")
+    parser.add_argument("--junitxml", type=Path, help="write JUnit XML, one test suite per student")
+    parser.add_argument("--summary", type=Path, help="write a Markdown summary ($GITHUB_STEP_SUMMARY)")
+    parser.add_argument("--gradescope", type=Path, help="write Gradescope's results.json (one submission)")
+
+
 def _grade(args) -> int:
-    from .grade import gate, grader, writers
+    from .grade import grader, merge
 
     if args.timeout <= 0:
         raise GradcheckError(f"--timeout must be a positive number of seconds, got {args.timeout}")
-    if args.gradescope and len(grader.find_submissions(args.submissions)) != 1:
+    everyone = grader.find_submissions(args.submissions)
+    if args.gradescope and len(everyone) != 1:
         raise GradcheckError(f"--gradescope writes the results of exactly one submission, and {args.submissions} "
-                             f"holds {len(grader.find_submissions(args.submissions))}: grade each one on its own")
+                             f"holds {len(everyone)}: grade each one on its own")
+    shard = merge.parse_shard(args.shard) if args.shard else None
     if _spec_gate(args):
         return 2
     progress = None if args.quiet else _progress_bar
     result = grader.grade_folder(args.spec, args.submissions, jobs=args.jobs, seed=args.seed,
                                  vary_seed=args.vary_seed, examples=args.examples, timeout=args.timeout,
-                                 memory_mb=args.memory, progress=progress)
+                                 memory_mb=args.memory, progress=progress,
+                                 select=(lambda subs: merge.shard_of(subs, shard)) if shard else None)
+    if shard:
+        from .grade.session import student_id
+
+        result["shard"] = merge.shard_info([student_id(p) for p in everyone], shard)
     if progress and sys.stderr.isatty():
         print(file=sys.stderr)
+    return _finish(result, args)
+
+
+def _merge(args) -> int:
+    """``gradcheck merge SHARD.json... --json ...``: the shards' results as one run's."""
+    from .grade import merge
+
+    return _finish(merge.merge_results(merge.load_results(args.shards)), args)
+
+
+def _finish(result: dict, args) -> int:
+    """Print and write the results; the exit code of the run."""
+    from .grade import gate, grader, writers
+
     outputs = [(writers.console_table, None, "the console table"), (writers.write_json, args.json, "--json"),
                (writers.write_junit, args.junitxml, "--junitxml"), (writers.write_markdown, args.summary, "--summary"),
                (writers.write_gradescope, args.gradescope, "--gradescope")]

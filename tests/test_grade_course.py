@@ -215,3 +215,65 @@ def test_a_spec_mistake_seen_only_while_grading_is_a_spec_error_and_exit_2(tmp_p
     sub = json.loads((tmp_path / "r.json").read_text())["submissions"][0]
     assert sub["status"] == "spec-error"
     assert [c["status"] for c in sub["checks"]] == ["spec-error", "ok"]
+
+
+# -- shards over CI runners ------------------------------------------------------------------------
+
+
+def _without_timings(result: dict) -> dict:
+    result = {k: v for k, v in result.items() if k != "time"}
+    result["submissions"] = [{k: v for k, v in sub.items() if k != "time"} for sub in result["submissions"]]
+    return result
+
+
+def test_shards_merged_equal_one_run(tmp_path):
+    (tmp_path / "spec.py").write_text(SPEC)
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for student, (code, _, _) in CLASS.items():
+        if student != "loops":
+            (subs / f"{student}.py").write_text(code)
+    (subs / "correct-b").mkdir()  # listed before correct.py, though its id sorts after: order kept
+    (subs / "correct-b" / "layers.py").write_text(CORRECT)
+    common = ["--spec", tmp_path / "spec.py", subs, "--quiet", "--examples", "10", "--vary-seed"]
+    one = _grade(*common, "--json", tmp_path / "one.json", "--junitxml", tmp_path / "one.xml")
+    shards = [_grade(*common, "--shard", f"{k}/3", "--json", tmp_path / f"shard{k}.json") for k in (1, 2, 3)]
+    assert {run.returncode for run in [one, *shards]} == {0}, [run.stderr for run in [one, *shards]]
+    sizes = [len(json.loads((tmp_path / f"shard{k}.json").read_text())["submissions"]) for k in (1, 2, 3)]
+    assert sizes == [2, 2, 2]
+    merged = subprocess.run([sys.executable, "-m", "gradcheck.cli", "merge", *(str(tmp_path / f"shard{k}.json")
+                             for k in (3, 1, 2)), "--json", str(tmp_path / "all.json"), "--junitxml",
+                             str(tmp_path / "all.xml"), "--summary", str(tmp_path / "all.md")],
+                            capture_output=True, text=True, timeout=60)
+    assert merged.returncode == 0, merged.stderr
+    expected = _without_timings(json.loads((tmp_path / "one.json").read_text()))
+    assert _without_timings(json.loads((tmp_path / "all.json").read_text())) == expected
+    strip_times = re.compile(r' time="[^"]*"')
+    assert strip_times.sub("", (tmp_path / "all.xml").read_text()) == strip_times.sub("", (tmp_path / "one.xml").read_text())
+    assert merged.stdout.splitlines()[:-1] == one.stdout.splitlines()[:-1]  # the table; the last line has the time
+
+
+def test_merge_refuses_an_incomplete_or_mixed_set_of_shards(tmp_path):
+    (tmp_path / "spec.py").write_text(SPEC)
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for student in ("correct", "norelu"):
+        (subs / f"{student}.py").write_text(CLASS[student][0])
+    for k in (1, 2):
+        _grade("--spec", tmp_path / "spec.py", subs, "--quiet", "--examples", "5", "--shard", f"{k}/2",
+               "--json", tmp_path / f"s{k}.json")
+    _grade("--spec", tmp_path / "spec.py", subs, "--quiet", "--examples", "6", "--shard", "2/2",
+           "--json", tmp_path / "other.json")
+
+    def merge(*names):
+        return subprocess.run([sys.executable, "-m", "gradcheck.cli", "merge", *(str(tmp_path / n) for n in names)],
+                              capture_output=True, text=True, timeout=60)
+
+    missing = merge("s1.json")
+    assert missing.returncode == 2 and "missing [2]" in missing.stderr
+    mixed = merge("s1.json", "other.json")
+    assert mixed.returncode == 2 and "differ in 'examples'" in mixed.stderr
+    twice = merge("s1.json", "s2.json", "s2.json")
+    assert twice.returncode == 2 and "more than once [2]" in twice.stderr
+    bad = _grade("--spec", tmp_path / "spec.py", subs, "--shard", "3/2")
+    assert bad.returncode == 2 and "K must be between 1 and N" in bad.stderr
