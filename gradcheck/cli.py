@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .checking import check
+from .checking import check, check_at
 from .declare.calls import describe_exception
 from .declare.functional import get_check
 from .errors import GradcheckError
@@ -76,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                        "or package.module:NAME")
     run.add_argument("targets", nargs="+", metavar="TARGET")
     _add_run_options(run)
+    run.add_argument("--spec", type=Path, help="an assignment spec declaring the targets (no decorator needed)")
+    run.add_argument("--at", metavar="DIMS", help="check one configuration, like --at N=1,D=2 (no search)")
+    run.add_argument("--nasty", action="store_true", help="with --at: the nasty values of that example")
     suggest = sub.add_parser("suggest", help="print the declarations inferred from docstrings and annotations")
     suggest.add_argument("file", type=Path, help="a .py file of undecorated layers")
     suggest.add_argument("--write", action="store_true", help="insert the inferred decorators into the file")
@@ -124,6 +127,7 @@ def _add_grade_parser(sub) -> None:
     grade.add_argument("--seed", type=int, default=0, help="seed of every check (default 0: the same for everyone)")
     grade.add_argument("--vary-seed", action="store_true", help="a different seed per student, derived from --seed")
     _add_output_options(grade)
+    grade.add_argument("-v", "--verbose", action="store_true", help="print each failed check's per-parameter table")
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
     grade.add_argument("--shard", metavar="K/N", help="grade the K-th of N shares of the class (merge the "
                        "shards' --json with gradcheck merge)")
@@ -132,6 +136,7 @@ def _add_grade_parser(sub) -> None:
     merge = sub.add_parser("merge", help="merge the --json of shards (gradcheck grade --shard K/N) into one run's")
     merge.add_argument("shards", nargs="+", type=Path, help="the JSON of every shard")
     _add_output_options(merge)
+    merge.add_argument("-v", "--verbose", action="store_true", help="print each failed check's per-parameter table")
     spec = sub.add_parser("spec", help="check an assignment spec: gradcheck spec check spec.py --solution DIR")
     spec.add_argument("action", choices=["check"])
     spec.add_argument("spec", type=Path, help="the assignment: a file with CHECKS = [gc.spec(...)]")
@@ -186,7 +191,10 @@ def _finish(result: dict, args) -> int:
     """Print and write the results; the exit code of the run."""
     from .grade import gate, grader, writers
 
-    outputs = [(writers.console_table, None, "the console table"), (writers.write_json, args.json, "--json"),
+    def table(result: dict) -> str:
+        return writers.console_table(result, verbose=args.verbose)
+
+    outputs = [(table, None, "the console table"), (writers.write_json, args.json, "--json"),
                (writers.write_junit, args.junitxml, "--junitxml"), (writers.write_markdown, args.summary, "--summary"),
                (writers.write_gradescope, args.gradescope, "--gradescope")]
     with _deferred_interrupts() as interrupts:
@@ -235,7 +243,7 @@ def _write_outputs(result: dict, outputs: list) -> int:
     failed = 0
     for write, path, what in outputs:
         try:
-            if path is None and write.__name__ == "console_table":
+            if path is None and what == "the console table":
                 print(write(result), flush=True)
             elif path is not None:
                 write(result, path)
@@ -292,13 +300,25 @@ def _demo(args) -> int:
 
 
 def _check(args) -> int:
+    specs = None
+    if args.spec:
+        from .grade.assignment import load_assignment
+
+        specs = load_assignment(args.spec)
     failed = 0
     for spec in args.targets:
         if "::" not in spec and spec.endswith(".py"):
             failed += _check_file(Path(spec), args)
             continue
-        target = _load(spec)
-        report = check(target, examples=args.examples, seed=args.seed)
+        target = _load(spec, specs)
+        if args.at is not None:
+            from .grade.reproduce import parse_dims
+
+            report = check_at(target, parse_dims(args.at), seed=args.seed, nasty=args.nasty)
+        else:
+            report = check(target, examples=args.examples, seed=args.seed)
+        if specs is not None and "::" in spec and report.reproduce:
+            report.reproduce = _spec_reproduce(specs, spec, report)
         print(report)
         failed += not report.ok
     return 1 if failed else 0
@@ -352,8 +372,20 @@ def _suggest(args) -> int:
     return 0
 
 
-def _load(spec: str):
-    """``path/to/layers.py::affine_backward`` or ``package.module:affine_backward``."""
+def _spec_reproduce(specs, target: str, report) -> str:
+    """The reproduce line as a command, like the one grading gives (no decorator to add)."""
+    from .grade.reproduce import reproduce_command, spec_for
+
+    path_text, name = target.split("::", 1)
+    return reproduce_command(spec_for(specs, name), path_text, report.config, report.seed,
+                             nasty="nasty=True" in report.reproduce)
+
+
+def _load(spec: str, specs=None):
+    """``path/to/layers.py::affine_backward`` or ``package.module:affine_backward``.
+
+    With ``specs`` (an assignment's), the function is checked as the spec declares it.
+    """
     if "::" in spec:
         path_text, name = spec.split("::", 1)
         path = Path(path_text)
@@ -370,6 +402,10 @@ def _load(spec: str):
         raise GradcheckError(f"expected FILE.py::NAME or module:NAME, got {spec!r}")
     if not hasattr(module, name):
         raise GradcheckError(f"{spec}: {module.__name__} has no {name!r}")
+    if specs is not None:
+        from .grade.reproduce import check_from_spec
+
+        return check_from_spec(specs, module, name)
     target = getattr(module, name)
     get_check(target)
     return target

@@ -63,7 +63,7 @@ def course(tmp_path_factory):
     for student, (code, _, _) in CLASS.items():
         (subs / f"{student}.py").write_text(code)
     run = _grade("--spec", root / "spec.py", subs, "--jobs", "2", "--timeout", "8", "--json", root / "r.json",
-                 "--summary", root / "s.md")
+                 "--summary", root / "s.md", "-v")
     return run, json.loads((root / "r.json").read_text()), root
 
 
@@ -109,6 +109,48 @@ def test_progress_is_one_plain_line_per_submission_in_a_log(course):
     assert "\r" not in run.stderr
     assert len(lines) == len(CLASS) and lines[-1].startswith(f"[{len(CLASS)}/{len(CLASS)}] ")
     assert any(re.fullmatch(r"\[\d/6\] meanbias: failed, 2\.33/3", line) for line in lines), lines
+
+
+# -- feedback a student can act on -----------------------------------------------------------------
+
+
+def test_verbose_console_shows_each_failed_checks_table(course):
+    run = course[0]
+    assert "== meanbias: affine (wrong, 1.33/2)" in run.stdout
+    details = run.stdout[run.stdout.index("== meanbias: affine"):].split("\n\n")[0].splitlines()
+    assert details[1].startswith("  affine_backward: FAILED at")
+    assert any(re.match(r"\s+b\s+\(\d+,\)\s.*WRONG$", line) for line in details), details
+    assert "== correct:" not in run.stdout and "== meanbias: relu" not in run.stdout
+
+
+def test_markdown_folds_each_failing_students_tables(course):
+    summary = (course[2] / "s.md").read_text()
+    assert "<details><summary>meanbias: 2.33/3, failed</summary>" in summary
+    block = summary[summary.index("<summary>meanbias"):]
+    block = block[:block.index("</details>")]
+    assert "<pre>affine_backward: FAILED at" in block and "WRONG" in block and "reproduce: gradcheck check" in block
+    assert "<summary>correct" not in summary
+
+
+def test_the_reproduce_command_runs_in_the_students_own_checkout(course, tmp_path):
+    _, result, root = course
+    meanbias = next(s for s in result["submissions"] if s["id"] == "meanbias")
+    affine = meanbias["checks"][0]
+    command = affine["reproduce"]
+    assert command.startswith("gradcheck check meanbias.py::affine_backward --spec spec.py --at ")
+    assert "gc.check_at" not in affine["table"] and command in affine["table"]
+    checkout = tmp_path / "checkout"  # what the student has: their file (no decorator) and the spec
+    checkout.mkdir()
+    (checkout / "meanbias.py").write_text(CLASS["meanbias"][0])
+    (checkout / "spec.py").write_text(SPEC)
+    words = command.split()
+    run = subprocess.run([sys.executable, "-m", "gradcheck.cli", *words[1:]], capture_output=True, text=True,
+                         cwd=checkout, timeout=60)
+    assert run.returncode == 1, run.stderr
+    graded = [line.strip() for line in affine["table"].splitlines()]
+    again = [line.strip() for line in run.stdout.splitlines()]
+    assert graded[1:-1] == again[1:-1], "the same parameters, entries and numbers as in grading"
+    assert again[-1] == f"reproduce: {command}"
 
 
 # -- spec mistakes are never charged to students ---------------------------------------------------

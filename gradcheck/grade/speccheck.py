@@ -27,7 +27,7 @@ from ..errors import GradcheckError
 from ..findings import UserError
 from .assignment import CHECK_ARGS, GradeSpec
 
-__all__ = ["spec_problems", "draw_dims"]
+__all__ = ["spec_problems", "draw_dims", "declared_check"]
 
 #: Configurations each spec is tried at.
 TRIES = 6
@@ -85,17 +85,33 @@ def _problem(gspec: GradeSpec, seed: int) -> str | None:
 
 def _local_check(gspec: GradeSpec) -> BackwardOf | ReturnsGrad:
     """The spec's check on stand-ins with the reference's signature (or the spec's own argument names)."""
-    args = {key: gspec.check_args.get(key) for key in CHECK_ARGS if key != "outputs"}
-    args["unroll_order"] = args["unroll_order"] or "C"
     name = gspec.fn or gspec.forward or gspec.name
     if gspec.reference is not None:
         forward = _stand_in(name, _params(gspec.reference), f"the reference {_name(gspec.reference)}")
     else:
         names = [*gspec.check_args.get("shapes", {}), *(gspec.check_args.get("args") or {})]
         forward = _stand_in(name, list(dict.fromkeys(names)), name)
+    backward = _stand_in(gspec.backward or "backward", ["dout", "cache"], gspec.backward or "backward")
+    return declared_check(gspec, forward, backward)
+
+
+def declared_check(gspec: GradeSpec, forward: Callable[..., Any],
+                   backward: Callable[..., Any] | None = None) -> BackwardOf | ReturnsGrad:
+    """The check a spec declares, on these functions (``forward`` is ``fn`` for a spec with ``fn=``).
+
+    Parameters
+    ----------
+    gspec
+        One of an assignment's ``CHECKS``.
+    forward, backward
+        The functions to check: a student's own, undecorated, or stand-ins.
+    """
+    args = {key: gspec.check_args.get(key) for key in CHECK_ARGS if key != "outputs"}
+    args["unroll_order"] = args["unroll_order"] or "C"
     if gspec.kind == "returns_grad":
         return ReturnsGrad(forward, **args)  # type: ignore[no-untyped-call]
-    backward = _stand_in(gspec.backward or "backward", ["dout", "cache"], gspec.backward or "backward")
+    if backward is None:
+        raise GradcheckError(f"gc.spec({gspec.name!r}) checks a backward function: name {gspec.backward}")
     return BackwardOf(forward, backward, outputs=gspec.check_args.get("outputs", 1), **args)
 
 

@@ -8,6 +8,7 @@ through :mod:`.safetext` first, so that every file is valid in its format.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import xml.etree.ElementTree as ET
@@ -15,7 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from ..findings import Kind
-from .safetext import clean_data, markdown_cell, printable, xml_text
+from .safetext import clean, clean_data, markdown_cell, printable, xml_text
+
+#: Characters of a submission's printed output shown in the Markdown summary (CI pages are limited).
+MARKDOWN_OUTPUT = 2000
 
 __all__ = ["console_table", "write_json", "write_junit", "write_markdown", "write_gradescope", "cell"]
 
@@ -31,8 +35,11 @@ def cell(check: dict) -> str:
     return kinds[0] if kinds else "failed"
 
 
-def console_table(result: dict[str, Any]) -> str:
-    """The students x checks table printed at the end of ``gradcheck grade``."""
+def console_table(result: dict[str, Any], *, verbose: bool = False) -> str:
+    """The students x checks table printed at the end of ``gradcheck grade``.
+
+    With ``verbose``, the per-parameter table of every check that did not pass follows.
+    """
     result = clean_data(result, printable)
     names = [c["name"] for c in result["checks"]]
     header = ["student", *names, "score", "status"]
@@ -47,7 +54,21 @@ def console_table(result: dict[str, Any]) -> str:
     possible = sum(s["max_score"] for s in result["submissions"])
     lines.append(f"{len(result['submissions'])} submissions graded in {result['time']:.1f} s; "
                  f"total {_points(total)}/{_points(possible)}" + ("; INTERRUPTED" if result.get("interrupted") else ""))
+    if verbose:
+        lines += _details(result)
     return "\n".join(lines)
+
+
+def _details(result: dict[str, Any]) -> list[str]:
+    """Each failed check's table, under the student and check it belongs to."""
+    lines = []
+    for sub in result["submissions"]:
+        for check in sub["checks"]:
+            if not check["ok"]:
+                lines += ["", f"== {sub['id']}: {check['name']} ({check.get('status', 'failed')}, "
+                              f"{_points(check['score'])}/{_points(check.get('max_score', check['points']))})"]
+                lines += ["  " + line for line in str(check["table"]).splitlines()]
+    return lines
 
 
 def _points(value: float) -> str:
@@ -94,8 +115,8 @@ def write_junit(result: dict[str, Any], path: Path) -> None:
 
 
 def write_markdown(result: dict[str, Any], path: Path) -> None:
-    """A Markdown table for a CI page (``$GITHUB_STEP_SUMMARY``)."""
-    result = clean_data(result, markdown_cell)
+    """A Markdown table for a CI page (``$GITHUB_STEP_SUMMARY``), then each failure's details, folded."""
+    raw, result = result, clean_data(result, markdown_cell)
     names = [c["name"] for c in result["checks"]]
     lines = ["## Gradient checks", "", "| student | " + " | ".join(names) + " | score | status |",
              "|---" * (len(names) + 3) + "|"]
@@ -109,7 +130,31 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
     possible = sum(s["max_score"] for s in result["submissions"])
     lines += ["", f"{len(result['submissions'])} submissions, graded in {result['time']:.1f} s; "
                   f"total {_points(total)}/{_points(possible)}."]
+    lines += _markdown_details(raw)
     _atomic(path, "\n".join(lines) + "\n")
+
+
+def _markdown_details(result: dict[str, Any]) -> list[str]:
+    """A folded section per student who lost points: the failed checks' tables and what it printed."""
+    lines = []
+    for sub in result["submissions"]:
+        failed = [c for c in sub["checks"] if not c["ok"]]
+        if not failed:
+            continue
+        text = "\n\n".join(str(c["table"]) for c in failed)
+        if sub.get("output"):
+            printed = str(sub["output"])
+            cut = printed[:MARKDOWN_OUTPUT] + (" [...]" if len(printed) > MARKDOWN_OUTPUT else "")
+            text += "\n\nwhat it printed:\n" + cut
+        summary = f"{sub['id']}: {_points(sub['score'])}/{_points(sub['max_score'])}, {sub['status']}"
+        lines += ["", f"<details><summary>{_html(summary)}</summary>", "", f"<pre>{_html(text)}</pre>", "",
+                  "</details>"]
+    return lines
+
+
+def _html(text: str) -> str:
+    """Text shown verbatim inside HTML: nothing in it can close the element or start another."""
+    return html.escape(printable(clean(text)), quote=True)
 
 
 def write_gradescope(result: dict[str, Any], path: Path) -> None:
