@@ -75,6 +75,7 @@ CLASS = {
     b"spaces": {b"layers (1).py": CORRECT},  # not a module name (a second download)
     b"\xff": {b"layers.py": CORRECT},  # a folder name that is not UTF-8
     b"bytes": {b"\xfe.py": CORRECT},  # a file name that is not UTF-8
+    b"new\nline \x1b[31m|<b>": {b"layers.py": CORRECT},  # a folder name with a newline, ESC, | and HTML
     b"confy": {b"conftest.py": CORRECT},  # the one file never imported
     b"hostile": {b"layers.py": HOSTILE_CODE},
     b"printer": {b"layers.py": "print('hello from import')\n" + CORRECT.replace(
@@ -208,7 +209,7 @@ def test_every_output_of_a_hostile_class_is_valid(graded):
     subs = _subs(out)
     assert len(subs) == len(CLASS)
     suites = ET.parse(out / "j.xml").getroot()
-    assert {s.get("name") for s in suites} == set(subs)
+    assert {s.get("name") for s in suites} == {xml_text(student) for student in subs}  # ESC escaped in XML
     rows = [line for line in (out / "s.md").read_text(encoding="utf-8").splitlines() if line.startswith("| ")]
     assert len(rows) == len(CLASS) + 1
 
