@@ -83,6 +83,7 @@ CLASS = {
     b"complexed": {b"layers.py": CORRECT.replace("np.maximum(x, 0), x", "np.maximum(x, 0) + 0j, x")},
     b"objects": {b"layers.py": CORRECT.replace("return dout * (x > 0)", "return np.array([dout, None], dtype=object)")},
     b"nan": {b"layers.py": CORRECT.replace("np.maximum(x, 0), x", "np.log(-np.abs(x)), x")},
+    b"nangrad": {b"layers.py": CORRECT.replace("return dout * (x > 0)", "return dout * np.inf")},
 }
 
 
@@ -247,12 +248,13 @@ def test_short_prints_are_kept_and_shown(graded):
     ("complexed", "relu", "output 0 of relu_forward is complex (complex128 of shape"),
     ("objects", "relu", "what relu_backward returned is an array of Python objects (dtype=object"),
     ("nan", "relu", "output 0 of relu_forward has"),
+    ("nangrad", "relu", "NaN/inf entries"),
 ])
 def test_outputs_that_are_not_real_numbers_are_said_as_such(graded, student, check, said):
     sub = _subs(graded[1])[student]
     record = next(c for c in sub["checks"] if c["id"] == check)
     assert not record["ok"] and record["score"] == 0
-    assert said in _errors(sub, check)
+    assert said in _errors(sub, check) + record["table"]
     assert sub["checks"][0]["ok"], "the other check of the same submission is still graded"
 
 

@@ -78,7 +78,7 @@ def _grade_one(sandbox: Sandbox, gspec: GradeSpec, found: dict, import_errors: d
         if import_errors:
             message = "; ".join(f"{file}: {e.get('message')}" for file, e in import_errors.items())
             return unrun_record(gspec, "import-error", f"could not import the submission: {message}")
-        in_skipped = {n: skipped[n] for n in missing if isinstance(skipped.get(n), str)}
+        in_skipped = {n: _file_name(skipped.get(n)) for n in missing if isinstance(skipped.get(n), str)}
         if in_skipped:
             files = sorted(set(in_skipped.values()))
             verb = "is" if len(in_skipped) == 1 else "are"
@@ -97,7 +97,7 @@ def _grade_one(sandbox: Sandbox, gspec: GradeSpec, found: dict, import_errors: d
     spec_mistakes = [f.message for f in report.findings if f.kind is Kind.SPEC_ERROR]
     if spec_mistakes:  # the run exits 2: these results are not to be used
         return unrun_record(gspec, "spec-error", spec_mistakes[0])
-    out = _record(gspec, report, found[gspec.backward or gspec.fn or ""].get("module", "layers.py"))
+    out = _record(gspec, report, _file_name(found[gspec.backward or gspec.fn or ""].get("module")))
     if report.ok and gspec.reference is not None:
         try:
             mismatch = _compare_with_reference(check, gspec, report)
@@ -113,6 +113,11 @@ def _grade_one(sandbox: Sandbox, gspec: GradeSpec, found: dict, import_errors: d
 
 class SpecMistake(Exception):
     """The instructor's code (the reference forward) failed: a ``spec-error``, never charged to the student."""
+
+
+def _file_name(value: Any) -> str:
+    """A file name the worker reported (it is the student's process: bounded, and a string)."""
+    return value[:200] if isinstance(value, str) and value else "layers.py"
 
 
 def check_status(check: dict[str, Any]) -> str:
