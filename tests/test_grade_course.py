@@ -319,3 +319,12 @@ def test_merge_refuses_an_incomplete_or_mixed_set_of_shards(tmp_path):
     assert twice.returncode == 2 and "more than once [2]" in twice.stderr
     bad = _grade("--spec", tmp_path / "spec.py", subs, "--shard", "3/2")
     assert bad.returncode == 2 and "K must be between 1 and N" in bad.stderr
+
+
+def test_grading_through_pytest_refuses_a_spec_mistake_too(tmp_path):
+    spec, _ = _course_folder(tmp_path, MISTAKES["undeclared dim"][0])
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--gradcheck-grade", str(spec),
+                          "--gradcheck-submissions", str(tmp_path / "subs"), "-q", "--rootdir", str(tmp_path)],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert run.returncode != 0 and "dimension 'K' is not defined" in run.stdout, run.stdout
+    assert "nothing was graded" in run.stdout and "1 error" in run.stdout
