@@ -88,8 +88,9 @@ def _grade_one(sandbox: Sandbox, gspec: GradeSpec, found: dict, import_errors: d
         return unrun_record(gspec, "not-implemented", f"the submission defines no {', '.join(missing)}")
     try:
         check = remote_check(sandbox, gspec, {n: found[n]["params"] for n in gspec.student_names()})
-    except GradcheckError as exc:  # the student's signature does not fit the spec
-        return unrun_record(gspec, "error", str(exc))
+    except GradcheckError as exc:  # the student's signature does not fit the spec (or, without a reference, the spec is wrong)
+        return unrun_record(gspec, "error", f"{', '.join(gspec.student_names())} do not fit the assignment's "
+                            f"declaration: {exc} (check the argument names the assignment asks for)")
     report = run_check(check, examples=examples, seed=seed, timeout=max(deadline - time.monotonic(), 0.01))
     if any(f.kind is Kind.TIMEOUT for f in report.findings):
         sandbox.kill()  # it may still be inside the call that ran out of time
