@@ -169,7 +169,7 @@ def test_interrupted_grading_still_writes_every_result(tmp_path):
     for i in range(3):
         shutil.copy(SUBMISSIONS / "erin.py", folder / f"slow{i}.py")
     proc = subprocess.Popen([sys.executable, "-m", "gradcheck.cli", "grade", "--spec", str(SPEC), str(folder), "--quiet",
-                             "--timeout", "60", "--json", str(tmp_path / "r.json")], stdout=subprocess.PIPE,
+                             "--timeout", "60", "--examples", "10", "--json", str(tmp_path / "r.json")], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     time.sleep(4)
     proc.send_signal(signal.SIGINT)
