@@ -1,4 +1,5 @@
-"""Forward-pass counts (not times): verdicts in ~4 passes per tensor, wrong entries by bisection."""
+"""Forward-pass counts (not times): verdicts in ~4 passes per tensor, wrong entries by bisection,
+per-entry work bounded by a budget in units of the floor, nothing measured twice."""
 
 import math
 
@@ -32,8 +33,8 @@ def test_verdict_costs_four_passes_per_tensor_plus_one_forward_and_backward():
     report = gc.check_at(check, {"N": 3, "D": 40, "M": 25}, mode="probe")
     assert report.ok
     tensors = 3
-    # one forward for the analytic side (it also gives the unperturbed loss), then 4 per tensor
-    assert calls["forward"] <= 4 * tensors + 1, calls
+    # one forward for the analytic side (it also gives the unperturbed loss), then 4 per tensor: exactly
+    assert calls["forward"] == 4 * tensors + 1, calls
     assert all(p.method == "probe" and p.n_checked == int(np.prod(p.shape)) for p in report.params.values())
 
 
@@ -64,18 +65,135 @@ def test_k_corrupted_entries_cost_about_k_log_p():
     assert calls["forward"] <= 13 + len(bad) * (2 * math.log2(D * M) + 8)
 
 
-def test_full_mode_compares_every_entry_beyond_the_auto_cap():
+def test_full_mode_compares_every_entry_whatever_the_budget():
     check, _ = counting_affine(bad=(5000,))
     report = gc.check_at(check, {"N": 1, "D": 100, "M": 60}, mode="full")
     w = report.params["w"]
     assert w.method == "entries" and w.n_checked == 6000 and w.n_wrong == 1
 
 
-def test_large_parameters_in_auto_mode_use_bisection_and_small_ones_every_entry():
+def test_large_parameters_in_auto_mode_use_bisection():
     check, _ = counting_affine(bad=(123,))
     report = gc.check_at(check, {"N": 2, "D": 100, "M": 60}, mode="auto")
     assert report.params["w"].method == "probe" and report.params["w"].n_wrong == 1
-    assert report.params["b"].method == "entries" and report.params["b"].n_checked == 60
+    assert report.params["w"].worst[0][0] == (2, 3)
+
+
+def fixed_costs(monkeypatch, *, forward, backward, sweep_floors, sweep_seconds=0.0):
+    """Pretend every forward pass costs ``forward`` seconds and the backward ``backward``."""
+    from gradcheck.engine import budget
+
+    monkeypatch.setattr(budget.CountingLoss, "pass_seconds", lambda self: forward)
+    monkeypatch.setattr(budget.Budget, "floor", property(lambda self: forward + backward))
+    monkeypatch.setattr(budget, "SWEEP_FLOORS", sweep_floors)
+    monkeypatch.setattr(budget, "SWEEP_SECONDS", sweep_seconds)
+
+
+def test_agreeing_tensors_are_swept_only_within_the_budget(monkeypatch):
+    dims = {"N": 2, "D": 5, "M": 8}  # b: 8 entries, x: 10, w: 40
+    check, calls = counting_affine()
+    searched, search_calls = counting_affine()
+    gc.check_at(searched, dims, mode="probe")  # the search's own passes, with no final look
+    # A floor of 2 passes; 50 floors = 100 passes: b (16 passes) and x (20) fit, w (80 more) does not.
+    fixed_costs(monkeypatch, forward=1e-3, backward=1e-3, sweep_floors=50)
+    report = gc.check_at(check, dims, mode="auto")
+    assert report.ok
+    assert [report.params[n].method for n in ("b", "x", "w")] == ["entries", "entries", "probe"]
+    detectors = 2  # auto mode reruns the forward for nondeterminism and before the second backward
+    sweep = calls["forward"] - (search_calls["forward"] + detectors)
+    assert sweep == 2 * (8 + 10) + 1, sweep  # + the rebuilt example's own forward
+    assert sweep <= 100 + 1
+
+
+def test_no_budget_no_sweep(monkeypatch):
+    dims = {"N": 2, "D": 5, "M": 8}
+    check, calls = counting_affine()
+    fixed_costs(monkeypatch, forward=1e-3, backward=1e-3, sweep_floors=0)
+    report = gc.check_at(check, dims, mode="auto")
+    assert report.ok and all(p.method == "probe" for p in report.params.values())
+    assert calls["forward"] == 1 + 2 + 4 * 3  # analytic side, two detectors, 4 passes per tensor
+
+
+def test_a_tensor_confirmed_by_the_search_is_not_swept_again():
+    """The entries of a wrong tensor are compared once, in the search: the final look reuses them."""
+    M = 7
+    perturbed = np.zeros(M, dtype=int)
+    b_drawn: list = []
+
+    def affine_forward(x, w, b):
+        moved = b != b_drawn[0] if b_drawn else np.zeros(M, dtype=bool)
+        if moved.sum() == 1:  # a per-entry line: exactly one entry of b moved
+            perturbed[np.flatnonzero(moved)[0]] += 1
+        return x @ w + b, (x, w)
+
+    @gc.backward_of(affine_forward, shapes={"x": "N,D", "w": "D,M", "b": "M"})
+    def affine_backward(dout, cache):
+        x, w = cache
+        db = dout.sum(axis=0)
+        db[3] *= 2.0
+        return dout @ w.T, x.T @ dout, db
+
+    from gradcheck.declare.functional import get_check
+
+    chk = get_check(affine_backward)
+    replay = chk.build(chk.space.at({"N": 2, "D": 3, "M": M}), 0, lambda s: None)
+    b_drawn.append(replay.params["b"].copy())
+    report = gc.check_at(affine_backward, {"N": 2, "D": 3, "M": M})
+    b = report.params["b"]
+    assert b.method == "entries" and b.n_wrong == 1 and b.worst[0][0] == (3,)
+    # 2 passes (±h) per entry, 2 more (±2h) where analytic and numeric disagree: once each, not twice
+    assert perturbed[3] == 4 and np.all(np.delete(perturbed, 3) == 2), perturbed
+
+
+def mlp_with_one_wrong_entry(error, flat_index=1234):
+    def mlp_loss(W1, b1, W2, b2, X, y):
+        h = np.maximum(0, X @ W1 + b1)
+        s = h @ W2 + b2
+        p = np.exp(s - s.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        n = X.shape[0]
+        loss = -np.log(p[np.arange(n), y]).mean()
+        ds = p.copy()
+        ds[np.arange(n), y] -= 1
+        ds /= n
+        dh = ds @ W2.T * (h > 0)
+        dW1 = X.T @ dh
+        dW1.flat[flat_index] += error
+        return loss, dW1, dh.sum(axis=0), h.T @ ds, ds.sum(axis=0)
+
+    return gc.returns_grad(
+        shapes={"W1": "D,H", "b1": "H", "W2": "H,C", "b2": "C"},
+        args={"X": lambda d, rng: rng.standard_normal((d.N, d.D)), "y": gc.labels("N", classes="C")},
+        ranges={"W1": (-0.05, 0.05), "W2": (-0.05, 0.05)},
+        dims={"N": (1, 16), "C": (2, 10), "D": (1, 200), "H": (1, 200)},
+    )(mlp_loss)
+
+
+def test_a_located_wrong_entry_is_never_lost():
+    """The search bisects to the wrong entry of W1; the report must name it.
+
+    At this seed a second probe in a new direction crosses a ReLU kink, and its
+    tolerance exceeds the error: a final look that probed again passed W1.
+    """
+    report = gc.check_at(mlp_with_one_wrong_entry(2e-4), {"N": 8, "D": 100, "H": 100, "C": 10}, seed=72)
+    assert not report.ok
+    assert report.wrong_params() == ["W1"]
+    w1 = report.params["W1"]
+    assert w1.n_wrong == 1 and w1.worst[0][0] == (12, 34)
+    assert w1.worst[0][1] - w1.worst[0][2] == pytest.approx(2e-4, rel=1e-3)
+
+
+def test_the_final_look_at_a_bisected_tensor_costs_no_pass():
+    """What the search measured at the reported example is reused, not measured again."""
+    check, calls = counting_affine(bad=(4321,))
+    searched, search_calls = counting_affine(bad=(4321,))
+    dims = {"N": 2, "D": 100, "M": 100}
+    gc.check_at(searched, dims, mode="probe")
+    report = gc.check_at(check, dims, mode="auto")
+    assert report.params["w"].n_wrong == 1
+    detectors = 2
+    # b (100 entries) and x (200) may be swept if the budget allows; w is not touched again
+    assert calls["forward"] - search_calls["forward"] - detectors in (0, 1 + 200, 1 + 200 + 400), calls
 
 
 def test_bisection_never_blames_kinks():

@@ -39,11 +39,21 @@ class Located:
 class _SubsetLine(Line):
     """The line along ``v`` restricted to flat entries ``[lo, hi)``; writes only those."""
 
-    def __init__(self, loss: CountingLoss, param: np.ndarray, h: float, *, f0: float, v: np.ndarray, lo: int, hi: int):
-        super().__init__(loss, param, h, f0=f0)
+    def __init__(self, loss: CountingLoss, param: np.ndarray, h: float, *, f0: float, v: np.ndarray, lo: int, hi: int,
+                 origin: np.ndarray | None = None):
+        super().__init__(loss, param, h, f0=f0, origin=origin)
         self.lo, self.hi, self.v = lo, hi, v
 
     def _evaluate(self, t: float) -> float:
+        if self.origin is not None and self.param.flags.c_contiguous:
+            # In place from the saved origin: no copy of the slice, no temporary.
+            p, o = self.param.reshape(-1)[self.lo:self.hi], self.origin.reshape(-1)[self.lo:self.hi]
+            try:
+                np.multiply(self.v[self.lo:self.hi], t, out=p, casting="unsafe")
+                np.add(p, o, out=p, casting="unsafe")
+                return self.loss()
+            finally:
+                np.copyto(p, o)
         flat = self.param.flat
         saved = np.array(flat[self.lo:self.hi])
         try:
@@ -54,9 +64,12 @@ class _SubsetLine(Line):
 
 
 def locate(loss: CountingLoss, param: np.ndarray, grad: np.ndarray, probe: ProbeResult, *, f0: float, eps: float,
-           scale: float, max_leaves: int = MAX_LEAVES) -> Located:
-    """Bisect on the deciding probe of a WRONG verdict; judge each entry reached."""
-    assert probe.direction is not None  # bisection follows a probe that was made
+           scale: float, max_leaves: int = MAX_LEAVES, origin: np.ndarray | None = None) -> Located:
+    """Bisect on the deciding probe of a WRONG verdict; judge each entry reached.
+
+    ``origin``: a copy of ``param`` at the drawn point, restored from in place.
+    """
+    assert probe.direction is not None, "bisection needs the direction of the deciding probe"
     v = probe.direction.reshape(-1)
     g = np.asarray(grad, dtype=np.float64).reshape(-1)
     found = Located()
@@ -73,7 +86,7 @@ def locate(loss: CountingLoss, param: np.ndarray, grad: np.ndarray, probe: Probe
                                        scale=scale, h=probe.h)
             continue
         mid = (lo + hi) // 2
-        half = _SubsetLine(loss, param, probe.h, f0=f0, v=v, lo=lo, hi=mid)
+        half = _SubsetLine(loss, param, probe.h, f0=f0, v=v, lo=lo, hi=mid, origin=origin)
         first = float(g[lo:mid] @ v[lo:mid]) - half.central(1)
         # Larger errors first, so the worst entries are found before any budget runs out.
         for part in sorted([(lo, mid, first), (mid, hi, error - first)], key=lambda p: abs(p[2])):
@@ -84,7 +97,7 @@ def locate(loss: CountingLoss, param: np.ndarray, grad: np.ndarray, probe: Probe
 def _judge(loss: CountingLoss, param: np.ndarray, g: np.ndarray, i: int, error: float, *, f0: float, eps: float,
            scale: float, h: float) -> tuple[float, float, str]:
     """One entry reached by bisection: its own line, so that a kink is not called wrong."""
-    index = tuple(int(k) for k in np.unravel_index(i, param.shape))
+    index = np.unravel_index(i, param.shape)
     line = Line(loss, param, h, f0=f0, index=index)
     verdict = judge_line(line, float(g[i]), eps=eps, scale=scale, allow_kink=True)
     status = verdict.status if verdict.status in (OK, WRONG, KINK) else KINK

@@ -2,14 +2,17 @@
 
 :func:`evaluate` is what the search calls for every drawn example: a verdict per
 parameter from random-direction probes (about 4 forward passes per tensor), with
-disagreements confirmed entry by entry (small tensors) or located by bisection
-(large ones).  :func:`measure` takes the final, closer look at the one example
-that will be reported.
+disagreements confirmed entry by entry (when the budget allows) or located by
+bisection.  :func:`measure` completes the picture at the one example that will be
+reported: it starts from what the search measured there (probes, located entries,
+entry verdicts), never measures any of it again, and only adds per-entry sweeps the
+budget (:mod:`gradcheck.engine.budget`) or ``mode="full"`` asks for.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,10 +25,10 @@ from ..declare.problem import Problem, read_gradients
 from ..findings import Finding, Kind, UserError
 from . import detectors
 from .bisect import Located, locate
+from .budget import Budget
 from .finite_diff import EPS, CountingLoss
 from .rejection import allows_rejection, is_rejection
 from .verdict import (
-    MAX_ENTRIES,
     OK,
     WRONG,
     EntryResult,
@@ -36,8 +39,8 @@ from .verdict import (
 
 __all__ = ["Outcome", "Measured", "evaluate", "measure", "MODES"]
 
-#: ``auto``: probes, then every entry of small tensors; ``probe``: probes and bisection
-#: only; ``full``: every entry of the reported example.
+#: ``auto``: probes, then entry by entry as the time budget allows; ``probe``: probes and
+#: bisection only; ``full``: every entry of the reported example.
 MODES = ("auto", "probe", "full")
 
 
@@ -55,10 +58,13 @@ class Outcome:
     probes: dict[str, str] = field(default_factory=dict)
     probe_results: dict[str, ProbeResult] = field(default_factory=dict)
     located: dict[str, Located] = field(default_factory=dict)
+    entries: dict[str, EntryResult] = field(default_factory=dict)  # tensors compared entry by entry
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     rel_errors: dict[str, float] = field(default_factory=dict)
     passes: int = 0
     rejected: str | None = None  # rejected configurations: the forward pass's message
+    # What the final look at this example reuses: the analytic side as measured.
+    analytic: Analytic | None = field(default=None, repr=False, compare=False)
 
     @property
     def failed(self) -> bool:
@@ -84,6 +90,8 @@ class Analytic:
     f0: float
     grads: dict[str, np.ndarray]
     eps: float = EPS  # machine epsilon of the precision the user's code computes in
+    origins: dict[str, np.ndarray] = field(default_factory=dict)  # the parameters at the drawn point
+    budget: Budget | None = None
 
 
 def analytic_phase(problem: Problem, outcome: Outcome, *, detectors_on: bool = True) -> Analytic | None:
@@ -99,7 +107,9 @@ def analytic_phase(problem: Problem, outcome: Outcome, *, detectors_on: bool = T
     if not math.isfinite(f0):
         raise UserError(Kind.ERROR, f"the loss is {f0} at the drawn point (before any perturbation)")
     before = detectors.watch(problem)
+    start = time.perf_counter()
     returned = problem.grads()
+    budget = Budget(loss, time.perf_counter() - start)
     for finding in [*detectors.state_changes(problem, before, returned, saved), *problem.notes]:
         outcome.add(finding)
     gradients = read_gradients(returned, problem.params, source=source, names=problem.grad_keys)
@@ -107,14 +117,15 @@ def analytic_phase(problem: Problem, outcome: Outcome, *, detectors_on: bool = T
     eps, note = detectors.working_precision(returned, problem.params, source)
     outcome.add(note)
     if not detectors_on:  # probe mode: one forward and one backward, nothing more
-        return Analytic(loss, f0, {n: np.array(g, dtype=np.float64) for n, g in gradients.values.items()}, eps)
+        grads = {n: np.asarray(g, dtype=np.float64) for n, g in gradients.values.items()}
+        return Analytic(loss, f0, grads, eps, saved, budget)
     random = detectors.nondeterminism(problem, f0, loss())
     if random is not None:
         outcome.add(random)
         return None
     kept, note = detectors.accumulation(problem, gradients.values, source)
     outcome.add(note)
-    return Analytic(loss, f0, kept, eps)
+    return Analytic(loss, f0, kept, eps, saved, budget)
 
 
 def evaluate(check: Check, dims: Dims, seed: int, draw: Callable[[Any], Any], *, nasty: bool = False,
@@ -133,10 +144,12 @@ def evaluate(check: Check, dims: Dims, seed: int, draw: Callable[[Any], Any], *,
         problem = check.build(dims, seed, recording_draw, nasty=nasty)
         if allows_rejection(check):
             _mark_first_loss(problem, forward_ran)
+        outcome.shapes = {name: tuple(p.shape) for name, p in problem.params.items()}
         analytic = analytic_phase(problem, outcome, detectors_on=mode != "probe")
         if analytic is None:
             return outcome
         loss = analytic.loss
+        outcome.analytic = analytic
         rng = np.random.default_rng([seed, 1])
         for name, grad in analytic.grads.items():
             _judge(outcome, name, problem.params[name], grad, analytic, problem.clip, rng)
@@ -168,23 +181,25 @@ def _mark_first_loss(problem: Problem, ran: list[bool]) -> None:
 def _judge(outcome: Outcome, name: str, param: np.ndarray, grad: np.ndarray, analytic: Analytic,
            clip: float | None, rng: np.random.Generator) -> None:
     clipped = clipped_entries(grad, clip)
-    result = probe_param(analytic.loss, param, grad, f0=analytic.f0, eps=analytic.eps, rng=rng, exclude=clipped)
-    if result.status != OK and param.size <= MAX_ENTRIES and outcome.mode != "probe":
+    result = probe_param(analytic.loss, param, grad, f0=analytic.f0, eps=analytic.eps, rng=rng, exclude=clipped,
+                         origin=analytic.origins.get(name))
+    budget = analytic.budget
+    if result.status != OK and outcome.mode != "probe" and (budget is None or budget.confirm(param.size)):
         # A probe through several exact kinks (ReLU zeros, pooling ties) can
         # disagree with a valid sub-gradient; only single entries can tell
         # a kink from a bug, so a disagreement is confirmed entry by entry.
-        entries = check_entries(analytic.loss, param, grad, f0=analytic.f0, eps=analytic.eps, rng=rng,
-                                exclude=clipped)
+        entries = check_entries(analytic.loss, param, grad, f0=analytic.f0, eps=analytic.eps, exclude=clipped)
+        outcome.entries[name] = entries
         result.status = WRONG if entries.wrong.any() else OK
     elif result.status == WRONG:
-        # Too large to confirm entry by entry (or probe mode): bisect to the wrong
+        # Too costly to confirm entry by entry (or probe mode): bisect to the wrong
         # entries, each judged on its own line, so kinks are excluded there too.
-        found = locate(analytic.loss, param, grad, result, f0=analytic.f0, eps=analytic.eps, scale=grad_scale(grad))
+        found = locate(analytic.loss, param, grad, result, f0=analytic.f0, eps=analytic.eps, scale=grad_scale(grad),
+                       origin=analytic.origins.get(name))
         outcome.located[name] = found
         result.status = WRONG if found.wrong or not found.complete else OK
     outcome.probes[name] = result.status
     outcome.probe_results[name] = result
-    outcome.shapes[name] = tuple(param.shape)
     outcome.rel_errors[name] = result.rel_error
 
 
@@ -202,35 +217,67 @@ class Measured:
 
 
 def measure(check: Check, outcome: Outcome) -> dict[str, Measured]:
-    """Every entry compared at ``outcome``'s example (``full``; ``auto`` up to MAX_ENTRIES
-    entries), or a probe with bisection to the wrong entries (``probe``, large tensors)."""
-    replay = iter(outcome.drawn)
-    fresh = Outcome(outcome.dims, outcome.seed, outcome.nasty, outcome.mode)
-    problem = check.build(Dims(outcome.dims), outcome.seed, lambda strategy: next(replay), nasty=outcome.nasty)
-    measured = {name: Measured(name, tuple(p.shape), probe_status=outcome.probes.get(name))
-                for name, p in problem.params.items()}
-    analytic = analytic_phase(problem, fresh, detectors_on=outcome.mode != "probe")
-    for err in fresh.errors:
+    """The final look at ``outcome``'s example, starting from what the search measured there.
+
+    Every probe, located entry and entry verdict of the search is kept as it was
+    measured (a located wrong entry is never lost to a second, luckier probe);
+    per-entry sweeps are added only for tensors the search did not compare entry by
+    entry: all of them with ``mode="full"``, as the budget allows with ``"auto"``.
+    """
+    measured = {name: Measured(name, shape, probe_status=outcome.probes.get(name))
+                for name, shape in outcome.shapes.items()}
+    for err in outcome.errors:
         for name in err.params:
-            measured[name].error = err.kind if err.kind in (Kind.SHAPE, Kind.NOT_IMPLEMENTED) else Kind.ERROR
+            if name in measured:
+                measured[name].error = err.kind if err.kind in (Kind.SHAPE, Kind.NOT_IMPLEMENTED) else Kind.ERROR
+    for name, m in measured.items():
+        m.entries = outcome.entries.get(name)
+        if m.entries is None and name in outcome.probe_results:
+            m.probe, m.located = outcome.probe_results[name], outcome.located.get(name)
+    analytic = outcome.analytic
     if analytic is None:
         return measured
-    rng = np.random.default_rng([outcome.seed, 2])
-    for name, grad in analytic.grads.items():
-        param, m = problem.params[name], measured[name]
-        clipped = clipped_entries(grad, problem.clip)
-        if outcome.mode == "full" or (outcome.mode == "auto" and param.size <= MAX_ENTRIES):
-            m.entries = check_entries(analytic.loss, param, grad, f0=analytic.f0, eps=analytic.eps, rng=rng,
-                                      exclude=clipped,
-                                      max_entries=param.size if outcome.mode == "full" else MAX_ENTRIES)
-        else:
-            m.probe = probe_param(analytic.loss, param, grad, f0=analytic.f0, eps=analytic.eps, rng=rng,
-                                  exclude=clipped)
-            if m.probe.status == WRONG:
-                m.located = locate(analytic.loss, param, grad, m.probe, f0=analytic.f0, eps=analytic.eps,
-                                   scale=grad_scale(grad))
-    outcome.passes = max(outcome.passes, analytic.loss.calls)
+    wanted = [name for name in _by_size(outcome, analytic) if _sweep_wanted(outcome, analytic, name)]
+    if wanted:
+        _sweep(check, outcome, analytic, [measured[name] for name in wanted])
     return measured
+
+
+def _by_size(outcome: Outcome, analytic: Analytic) -> list[str]:
+    """Tensors without entry verdicts yet, smallest first (the budget covers the most of them)."""
+    names = [n for n in analytic.grads if n not in outcome.entries and n in outcome.probe_results]
+    return sorted(names, key=lambda n: math.prod(outcome.shapes[n]))
+
+
+def _sweep_wanted(outcome: Outcome, analytic: Analytic, name: str) -> bool:
+    if outcome.mode == "full":
+        return True
+    if outcome.mode != "auto" or outcome.probes.get(name) != OK or analytic.budget is None:
+        return False
+    return analytic.budget.sweep(math.prod(outcome.shapes[name]))
+
+
+def _sweep(check: Check, outcome: Outcome, analytic: Analytic, wanted: list[Measured]) -> None:
+    """Compare every entry of ``wanted`` on the example rebuilt from its recorded draws."""
+    replay = iter(outcome.drawn)
+    problem = check.build(Dims(outcome.dims), outcome.seed, lambda strategy: next(replay), nasty=outcome.nasty)
+    loss = CountingLoss(problem.loss, analytic.loss.source)
+    f0 = loss()  # the rebuilt problem at the drawn point (an adapter may serve it from its own forward)
+    if f0 != analytic.f0:
+        return  # not the same point after all: nothing measured here could be trusted
+    for m in wanted:
+        grad = analytic.grads[m.name]
+        clipped = clipped_entries(grad, problem.clip)
+        m.entries = check_entries(loss, problem.params[m.name], grad, f0=f0, eps=analytic.eps, exclude=clipped)
+        if m.located is not None:  # bisection judged these on their own lines already: keep its verdicts
+            _merge_located(m.entries, m.located)
+        m.probe = m.located = None
+    outcome.passes += loss.calls
+
+
+def _merge_located(entries: EntryResult, found: Located) -> None:
+    for i, (_, numeric, status) in found.entries.items():
+        entries.numeric[i], entries.status[i] = numeric, status
 
 
 def parameter_shapes(check: Check, outcome: Outcome) -> dict[str, tuple[int, ...]]:

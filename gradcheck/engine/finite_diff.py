@@ -12,6 +12,7 @@ Points are named by multiples of the step ``h``: ``line(1)`` is ``loss(p + h*v)`
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -35,16 +36,31 @@ def step_size(param: np.ndarray, eps: float) -> float:
 
 
 class CountingLoss:
-    """Calls the user's loss, counts forward passes, insists on a real scalar."""
+    """Calls the user's loss, counts and times forward passes, insists on a real scalar.
 
-    def __init__(self, loss: Callable[[], float], source: str):
+    The time of the passes after the first (which may be served from a forward the
+    adapter already ran) estimates the cost of one more pass: the engine spends its
+    per-entry budget in those units.
+    """
+
+    def __init__(self, loss: Callable[[], object], source: str):
         self._loss = loss
         self.source = source
         self.calls = 0
+        self.first_seconds = 0.0
+        self.later_seconds = 0.0
 
     def __call__(self) -> float:
         self.calls += 1
-        value = self._loss()
+        start = time.perf_counter()
+        try:
+            value = self._loss()
+        finally:
+            spent = time.perf_counter() - start
+            if self.calls == 1:
+                self.first_seconds = spent
+            else:
+                self.later_seconds += spent
         try:
             arr = np.asarray(value, dtype=np.float64)
         except (TypeError, ValueError):
@@ -55,12 +71,23 @@ class CountingLoss:
             )
         return float(arr.reshape(()))
 
+    def pass_seconds(self) -> float:
+        """Seconds one more forward pass is expected to take."""
+        if self.calls > 1:
+            return self.later_seconds / (self.calls - 1)
+        return self.first_seconds
+
 
 class Line:
     """``t -> loss(param + t*h*direction)`` with memoised, in-place evaluation.
 
     ``direction=None`` with ``index`` set is the unit vector at that entry: only
     that entry is written and restored, so an entry costs no O(P) work.
+
+    Along a direction, ``origin`` is a copy of ``param`` at the drawn point, made
+    once per example and shared by every line: each evaluation writes
+    ``origin + t*v`` straight into ``param`` (no copy, no temporary), and the last
+    one restores ``param`` from ``origin``.
     """
 
     def __init__(
@@ -72,9 +99,11 @@ class Line:
         f0: float,
         direction: np.ndarray | None = None,
         index: tuple[int, ...] | None = None,
+        origin: np.ndarray | None = None,
     ):
         self.loss, self.param, self.h = loss, param, h
         self.direction, self.index = direction, index
+        self.origin = origin
         self.values: dict[int, float] = {0: f0}
 
     def __call__(self, k: int) -> float:
@@ -85,19 +114,21 @@ class Line:
     def _evaluate(self, t: float) -> float:
         p = self.param
         if self.index is not None:
-            saved = p[self.index].copy()
+            saved = p[self.index].item()
             try:
                 p[self.index] = saved + t
                 return self.loss()
             finally:
                 p[self.index] = saved
-        assert self.direction is not None  # a line has a direction or an index
-        saved = p.copy()
+        assert self.direction is not None, "a Line needs a direction or an index"
+        origin = p.copy() if self.origin is None else self.origin
         try:
-            np.add(saved, t * self.direction, out=p, casting="unsafe")
+            # Two passes over memory, no temporary: p = t*v, then p += origin.
+            np.multiply(self.direction, t, out=p, casting="unsafe")
+            np.add(p, origin, out=p, casting="unsafe")
             return self.loss()
         finally:
-            np.copyto(p, saved)
+            np.copyto(p, origin)
 
     # The derivative estimates used by compare.py -------------------------------
 

@@ -26,14 +26,13 @@ import numpy as np
 
 from .finite_diff import CountingLoss, Line, step_size
 
-__all__ = ["LineVerdict", "judge_line", "ProbeResult", "probe_param", "EntryResult", "check_entries"]
+__all__ = ["LineVerdict", "judge_line", "ProbeResult", "probe_param", "random_signs", "EntryResult",
+           "check_entries", "sweep_passes"]
 
 #: Relative floor of the tolerance, against the scale of the parameter's gradient.
 RTOL = 1e-6
 #: Directional probes tried before a parameter is called non-smooth at an example.
 PROBE_TRIES = 3
-#: Per-entry comparison is capped at this many entries per parameter.
-MAX_ENTRIES = 4096
 
 OK, WRONG, KINK, NONSMOOTH = "ok", "wrong", "kink", "nonsmooth"
 #: An entry the user said is clipped (|gradient| at the clip bound): not compared.
@@ -95,6 +94,22 @@ class ProbeResult:
     tol: float = 0.0
 
 
+def random_signs(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """A direction of random signs (+1 or -1 at every entry).
+
+    Every entry moves by the full step, so one wrong entry adds its whole error to
+    the probe, whatever the draw (a Gaussian direction gives some entries a tiny
+    weight, and an error there can hide under the tolerance).  One random bit per
+    entry is also far cheaper to draw than a normal variate.
+    """
+    size = int(np.prod(shape))
+    bits = np.unpackbits(np.frombuffer(rng.bytes((size + 7) // 8), dtype=np.uint8), count=size)
+    v = bits.astype(np.float64)
+    v *= 2.0
+    v -= 1.0
+    return v.reshape(shape)
+
+
 def probe_param(
     loss: CountingLoss,
     param: np.ndarray,
@@ -104,30 +119,45 @@ def probe_param(
     eps: float,
     rng: np.random.Generator,
     exclude: np.ndarray | None = None,
+    origin: np.ndarray | None = None,
 ) -> ProbeResult:
     """Compare ``<grad, v>`` with the slope of the loss along a random ``v``.
 
     Two forward passes per step size, two step sizes: 4 passes for a verdict on
     the whole tensor.  A non-smooth line (a kink crossed by the step) proves
     nothing either way, so another direction with a smaller step is tried.
+    ``origin``: a copy of ``param`` at the drawn point (see :class:`Line`).
     """
     if param.size == 0 or (exclude is not None and exclude.all()):
         return ProbeResult(OK)
     h = step_size(param, eps)
-    for _ in range(PROBE_TRIES):
-        v = rng.standard_normal(param.shape)
+    grad_norm = float(np.linalg.norm(grad))
+    for tries in range(PROBE_TRIES):
+        v = random_signs(rng, param.shape)
         if exclude is not None:
             v[exclude] = 0.0  # clipped entries are not compared
-        v /= np.max(np.abs(v))
-        analytic = float(np.sum(grad * v))
-        scale = max(abs(analytic), float(np.linalg.norm(grad) * np.sqrt(np.mean(v * v))))
-        line = Line(loss, param, h, f0=f0, direction=v)
-        verdict = judge_line(line, analytic, eps=eps, scale=max(scale, abs(line.central(1))), allow_kink=False)
-        if verdict.status != NONSMOOTH:
+        analytic = float(np.vdot(grad, v))
+        rms = math.sqrt(np.count_nonzero(v) / v.size)
+        scale = max(abs(analytic), grad_norm * rms)
+        line = Line(loss, param, h, f0=f0, direction=v, origin=origin)
+        scale = max(scale, abs(line.central(1)))
+        verdict = judge_line(line, analytic, eps=eps, scale=scale, allow_kink=False)
+        last = tries == PROBE_TRIES - 1
+        if verdict.status != NONSMOOTH and (verdict.status == WRONG or last or not _crossed_kink(line, scale, eps)):
             rel = verdict.error / max(abs(verdict.numeric), scale, np.finfo(float).tiny)
             return ProbeResult(verdict.status, verdict.error, rel, v, h, analytic, verdict.numeric, verdict.tol)
         h /= 8.0
     return ProbeResult(NONSMOOTH)
+
+
+def _crossed_kink(line: Line, scale: float, eps: float) -> bool:
+    """The step crossed a kink: the slope jumps by far more than rounding explains.
+
+    Such a line agrees with anything within the jump, so its OK hides errors
+    smaller than the jump: the probe is taken again with a smaller step (the
+    evaluations at ``±2h`` it needs were made already: no extra pass).
+    """
+    return line.kink_size() > 16 * (RTOL * scale + line.noise(eps))
 
 
 # ----------------------------------------------------------------------- entries
@@ -174,6 +204,11 @@ class EntryResult:
         return np.where(np.isfinite(self.analytic) | ~np.isfinite(self.numeric), rel, np.inf)
 
 
+def sweep_passes(size: int) -> int:
+    """Forward passes a per-entry sweep of ``size`` entries costs at least (2 per entry)."""
+    return 2 * size
+
+
 def check_entries(
     loss: CountingLoss,
     param: np.ndarray,
@@ -181,19 +216,17 @@ def check_entries(
     *,
     f0: float,
     eps: float,
-    rng: np.random.Generator,
-    max_entries: int = MAX_ENTRIES,
     exclude: np.ndarray | None = None,
 ) -> EntryResult:
     """Central differences entry by entry (2 passes each), refined where they disagree.
 
     A first pass takes ``n(h)`` for every entry.  Only entries that disagree with
     the analytic value beyond a tight tolerance pay for the extra points (``±2h``)
-    that estimate the numeric error and tell a kink from a bug.
+    that estimate the numeric error and tell a kink from a bug.  What a sweep may
+    cost is decided by the caller (:mod:`gradcheck.engine.budget`), from the
+    measured cost of a forward pass.
     """
     flat = np.arange(param.size)
-    if param.size > max_entries:
-        flat = np.sort(rng.choice(param.size, size=max_entries, replace=False))
     h = step_size(param, eps)
     analytic = grad.reshape(-1)[flat].astype(np.float64)
     skip = exclude.reshape(-1)[flat] if exclude is not None else np.zeros(flat.size, dtype=bool)
