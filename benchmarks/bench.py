@@ -1,16 +1,22 @@
-"""Forward passes and wall time of a gradient check, side by side, in one run.
+"""Wall time of a gradient check against the floor and the peers, side by side, in one run.
 
-    python benchmarks/bench.py            # the table in the README (about a minute)
+    python benchmarks/bench.py            # affine 1e3..1e6 and a 1M-parameter MLP, min of 3
     python benchmarks/bench.py --quick    # smaller sizes
+    python benchmarks/bench.py --large    # also affine 1e7
+    pip install -e ".[bench]"             # the peers: torch and jax
 
-Each case is checked at one fixed configuration with ``gc.check_at`` in the three
-modes (probe: the verdict; auto: the default; full: every entry), next to the
-per-entry loop people write today (CS231n's ``eval_numerical_gradient_array``,
-re-implemented below as the baseline).  Passes are counted on the user's own
-forward.  "lower" is 2 passes per tensor (one central difference each).  Runs
-that would need more than MAX_RUN_PASSES passes are estimated from the measured
-time of one forward and marked ``~``.  ``torch.autograd.gradcheck`` (slow and
-``fast_mode``) is compared when torch is installed (``pip install -e .[bench]``).
+The floor is one forward and one backward of the NumPy code: no verdict can cost
+less.  Every tool checks the same code at the same arrays, timed as the minimum of
+``--repeat`` runs, and gives a verdict on its twin with one wrong gradient entry
+(caught, MISSED, or FALSE ALARM when the correct code fails).  The tools:
+``gc.check_at`` in modes probe and auto (the default), ``torch.autograd.gradcheck``
+(``fast_mode`` and, where it fits, the slow whole-Jacobian mode),
+``jax.test_util.check_grads`` (reverse mode, through ``pure_callback``) and the
+per-entry loop people write (CS231n's ``eval_numerical_gradient_array``).
+``--passes`` adds the older table of forward passes per mode (probe, auto, full,
+the loop, torch): "lower" is 2 passes per tensor; runs that would need more than
+MAX_RUN_PASSES passes are estimated from the measured time of one forward and
+marked ``~``.
 """
 
 from __future__ import annotations
@@ -81,7 +87,9 @@ def rnn():
                       4 * 10 * 16 + 4 * 32 + 16 * 32 + 32 * 32 + 32)
 
 
-def mlp():
+def mlp(bad=None):
+    """A 1000-1000-10 MLP with its loss and gradients in one function; ``bad=(entry, error)`` corrupts dW1."""
+
     def mlp_loss(W1, b1, W2, b2, X, y):
         h = np.maximum(0, X @ W1 + b1)
         s = h @ W2 + b2
@@ -93,7 +101,10 @@ def mlp():
         ds[np.arange(n), y] -= 1
         ds /= n
         dh = ds @ W2.T * (h > 0)
-        return loss, X.T @ dh, dh.sum(axis=0), h.T @ ds, ds.sum(axis=0)
+        dW1 = X.T @ dh
+        if bad is not None:
+            dW1.flat[bad[0]] += bad[1]
+        return loss, dW1, dh.sum(axis=0), h.T @ ds, ds.sum(axis=0)
 
     counted = Counted(mlp_loss)
     wrapped = lambda *args: counted(*args)  # noqa: E731
@@ -278,12 +289,203 @@ def torch_cells(check, dims, counted, size, fwd):
     return (slow[0], slow[1], str(f_n), f"{f_t:.2f}")
 
 
+# ------------------------------------------------------------------ jax
+
+
+def jax_check(check, dims, counted, eps=1e-4):
+    """jax.test_util.check_grads (reverse mode, its default tolerances) on the same NumPy code.
+
+    The NumPy functions enter jax through ``pure_callback`` inside a ``custom_vjp``;
+    jax's numeric side is one central difference along one random direction.
+    """
+    import jax
+    import jax.numpy as jnp
+    from jax.test_util import check_grads
+
+    jax.config.update("jax_enable_x64", True)
+    chk = get_check(check)
+    kind, backward = check.torch_wrap
+    problem_for(check, dims, counted)
+    args = list(counted.last)
+    names = list(chk.signature_names)
+    wrt = [names.index(n) for n in chk.wrt]
+
+    def call(arrays):
+        full = list(args)
+        for i, a in zip(wrt, arrays):
+            full[i] = np.asarray(a)
+        return counted(*full)
+
+    shapes = [np.shape(args[i]) for i in wrt]
+    if kind == "pair":
+        out_shape = np.shape(call([args[i] for i in wrt])[0])
+    counted.calls = 0
+
+    def numpy_out(*arrays):
+        result = call(arrays)
+        if kind == "pair":
+            return np.ascontiguousarray(result[0], dtype=np.float64)
+        return np.float64(result[0])
+
+    def numpy_grads(g, *arrays):
+        result = call(arrays)
+        if kind == "pair":
+            grads = backward(np.array(g, dtype=np.float64), result[-1])
+        else:
+            grads = [np.asarray(x) * float(g) for x in result[1:1 + len(arrays)]]
+        return tuple(np.ascontiguousarray(x, dtype=np.float64) for x in grads)
+
+    out_spec = jax.ShapeDtypeStruct(out_shape if kind == "pair" else (), jnp.float64)
+    grad_spec = tuple(jax.ShapeDtypeStruct(sh, jnp.float64) for sh in shapes)
+
+    @jax.custom_vjp
+    def f(*arrays):
+        return jax.pure_callback(numpy_out, out_spec, *arrays)
+
+    def f_fwd(*arrays):
+        return f(*arrays), arrays
+
+    def f_bwd(saved, g):
+        return jax.pure_callback(numpy_grads, grad_spec, g, *saved)
+
+    f.defvjp(f_fwd, f_bwd)
+    inputs = tuple(jnp.asarray(np.array(args[i], dtype=np.float64)) for i in wrt)
+    t0 = time.perf_counter()
+    try:
+        check_grads(f, inputs, order=1, modes=["rev"], eps=eps)
+        ok = True
+    except AssertionError:
+        ok = False
+    return counted.calls, time.perf_counter() - t0, ok
+
+
+# ------------------------------------------------------------------ the side-by-side table
+
+
+def floor_seconds(check, dims, counted, repeat):
+    """One forward and one backward of the user's code, bare: the least a verdict can cost."""
+    kind, backward = check.torch_wrap
+    problem_for(check, dims, counted)
+    args = counted.last
+    best = math.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = counted.fn(*args)
+        if kind == "pair":
+            backward(np.ones_like(result[0]), result[-1])
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def best_of(repeat, run):
+    """min of ``repeat`` runs of ``run() -> (calls, seconds, ok)``; the verdict of the first."""
+    results = [run() for _ in range(repeat)]
+    return results[0][0], min(r[1] for r in results), results[0][2]
+
+
+def verdict(ok_correct, ok_bad):
+    if not ok_correct:
+        return "FALSE ALARM"
+    return "caught" if not ok_bad else "MISSED"
+
+
+def peers(correct, bad, repeat, size, floor):
+    """Each tool on the correct code (timed) and on its twin with one wrong entry (its verdict)."""
+    tools = {
+        "gc probe": lambda c: tool(*c, "probe"),
+        "gc auto": lambda c: tool(*c, "auto"),
+    }
+    try:
+        import torch  # noqa: F401
+
+        tools["torch fast"] = lambda c: torch_gradcheck(*c, size, fast=True)
+        if 2 * size <= MAX_TORCH_SLOW:
+            tools["torch slow"] = lambda c: torch_gradcheck(*c, size, fast=False)
+    except ImportError:
+        pass
+    try:
+        import jax  # noqa: F401
+
+        tools["jax"] = lambda c: jax_check(*c)
+    except ImportError:
+        pass
+    cells = {}
+    for label, run in tools.items():
+        calls, seconds, ok = best_of(repeat, lambda: run(correct))
+        _, _, ok_bad = run(bad)
+        cells[label] = (calls, seconds, verdict(ok, ok_bad))
+    if 2 * size <= MAX_RUN_PASSES:
+        problem = problem_for(*correct)
+        calls, seconds = baseline(problem, correct[2])
+        cells["cs231n loop"] = (calls, seconds, "(no verdict)")
+    else:
+        calls = 2 * size
+        cells["cs231n loop"] = (calls, calls * forward_seconds(correct[2]), "~ estimated")
+    return cells
+
+
+def side_by_side(cases, repeat):
+    rows = [("case", "params", "floor ms", "tool", "calls", "seconds", "x floor", "one wrong entry")]
+    for name, size, correct, bad in cases:
+        floor = floor_seconds(*correct, repeat=max(repeat, 5))
+        for label, (calls, seconds, said) in peers(correct, bad, repeat, size, floor).items():
+            rows.append((name, str(size), f"{floor * 1e3:.2f}", label, str(calls), f"{seconds:.4f}",
+                         f"{seconds / floor:.1f}x", said))
+        print(f"  done: {name}", file=sys.stderr)
+    return rows
+
+
+def affine_pair(P, error=4e-3):
+    correct = affine(P)
+    D = int(round(math.sqrt(P)))
+    bad_entry = D * D // 3 + 5
+    name, check, dims, counted, size = correct
+
+    def affine_forward(x, w, b):
+        return x @ w + b, (x, w)
+
+    def affine_backward(dout, cache):
+        x, w = cache
+        dw = x.T @ dout
+        dw.flat[bad_entry] += error
+        return dout @ w.T, dw, dout.sum(axis=0)
+
+    bad = functional(name, affine_forward, affine_backward, {"shapes": {"x": "N,D", "w": "D,M", "b": "M"}},
+                     {"N": 8, "D": D, "M": D}, size)
+    return name, size, (check, dims, counted), (bad[1], bad[2], bad[3])
+
+
+def mlp_pair(error=4e-3, bad_entry=123456):
+    name, check, dims, counted, size = mlp()
+    _, bad_check, _, bad_counted, _ = mlp(bad=(bad_entry, error))
+    return name, size, (check, dims, counted), (bad_check, dims, bad_counted)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, no 1M MLP")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per timing; the minimum is shown")
+    parser.add_argument("--large", action="store_true", help="also affine 1e7 (80 MB per copy of w)")
+    parser.add_argument("--passes", action="store_true", help="also the older passes table (probe/auto/full/loop)")
     args = parser.parse_args()
-    sizes = [10**3, 10**4] if args.quick else [10**3, 10**4, 10**5, 10**6]
-    cases = [affine(P) for P in sizes] + [conv(), rnn()] + ([] if args.quick else [mlp()])
+    sizes = [10**3, 10**4] if args.quick else [10**3, 10**4, 10**5, 10**6] + ([10**7] if args.large else [])
+    cases = [affine_pair(P) for P in sizes] + ([] if args.quick else [mlp_pair()])
+    _print(side_by_side(cases, args.repeat))
+    print("\nfloor: one forward + one backward of the NumPy code, bare (min of 5); seconds: min of "
+          f"{args.repeat} runs; x floor: seconds / floor.\none wrong entry: the same code with 4e-3 added to "
+          "one entry of w (W1 for the MLP): caught, MISSED, or FALSE ALARM (the correct code failed).\n"
+          "cs231n loop: eval_numerical_gradient_array over every entry (~: estimated from one forward).")
+    if args.passes:
+        print()
+        passes_table(args.quick)
+    print()
+    _print(localization(sizes[:4]))
+    return 0
+
+
+def passes_table(quick):
+    sizes = [10**3, 10**4] if quick else [10**3, 10**4, 10**5, 10**6]
+    cases = [affine(P) for P in sizes] + [conv(), rnn()] + ([] if quick else [mlp()])
     try:
         import torch
 
@@ -319,8 +521,6 @@ def main() -> int:
         if not (ok_p and ok_a):
             print(f"warning: {name} did not pass", file=sys.stderr)
     _print(rows)
-    print()
-    _print(localization(sizes))
     print("\npasses: forward passes of the user's code at one example; t: seconds (noisy, shared machine);"
           "\nfull vs fwd: full-mode time over (its passes x one bare forward) - 1, the harness overhead;"
           f"\n~: estimated from one forward's time, not run.\n{torch_note}")

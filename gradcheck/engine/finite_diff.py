@@ -31,7 +31,8 @@ def step_size(param: np.ndarray, eps: float) -> float:
     ``eps ** (1/3)`` is the classic optimum for central differences; it is scaled
     by the size of the values so large weights get proportionally large steps.
     """
-    scale = float(np.max(np.abs(param))) if param.size else 1.0
+    # max |p| from the extremes: no temporary array of |p|
+    scale = max(abs(float(np.max(param))), abs(float(np.min(param)))) if param.size else 1.0
     return eps ** (1.0 / 3.0) * max(1.0, scale)
 
 
@@ -86,8 +87,9 @@ class Line:
 
     Along a direction, ``origin`` is a copy of ``param`` at the drawn point, made
     once per example and shared by every line: each evaluation writes
-    ``origin + t*v`` straight into ``param`` (no copy, no temporary), and the last
-    one restores ``param`` from ``origin``.
+    ``origin + t*v`` straight into ``param`` (no copy, no temporary) and leaves it
+    there; whoever made the line calls :meth:`restore` when done with it (the
+    parameter is restored at once if the user's code raises).
     """
 
     def __init__(
@@ -104,6 +106,7 @@ class Line:
         self.loss, self.param, self.h = loss, param, h
         self.direction, self.index = direction, index
         self.origin = origin
+        self._hv: np.ndarray | None = None  # h * direction, computed once
         self.values: dict[int, float] = {0: f0}
 
     def __call__(self, k: int) -> float:
@@ -121,14 +124,36 @@ class Line:
             finally:
                 p[self.index] = saved
         assert self.direction is not None, "a Line needs a direction or an index"
-        origin = p.copy() if self.origin is None else self.origin
+        if self.origin is None:  # no shared copy: this evaluation saves and restores its own
+            self.origin = p.copy()
+            try:
+                return self._write_and_call(t)
+            finally:
+                self.restore()
+                self.origin = None
         try:
-            # Two passes over memory, no temporary: p = t*v, then p += origin.
-            np.multiply(self.direction, t, out=p, casting="unsafe")
+            return self._write_and_call(t)
+        except BaseException:
+            self.restore()
+            raise
+
+    def _write_and_call(self, t: float) -> float:
+        """``param = origin + t*v`` in one pass over memory for ``t = ±h``, two otherwise."""
+        p, origin = self.param, self.origin
+        assert origin is not None and self.direction is not None
+        if self._hv is None:
+            self._hv = self.direction * self.h
+        if t == self.h or t == -self.h:
+            (np.add if t > 0 else np.subtract)(origin, self._hv, out=p, casting="unsafe")
+        else:
+            np.multiply(self._hv, t / self.h, out=p, casting="unsafe")
             np.add(p, origin, out=p, casting="unsafe")
-            return self.loss()
-        finally:
-            np.copyto(p, origin)
+        return self.loss()
+
+    def restore(self) -> None:
+        """Put the parameter back at the drawn point (after the last evaluation along a direction)."""
+        if self.index is None and self.origin is not None:
+            np.copyto(self.param, self.origin)
 
     # The derivative estimates used by compare.py -------------------------------
 

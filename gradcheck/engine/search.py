@@ -119,17 +119,28 @@ def search(check: Check, examples: int, seed: int | None, deadline: float | None
 def search_one(check: Check, dims: Any, seed: int, *, nasty: bool, mode: str) -> tuple[Search, Outcome | None]:
     """One example at fixed dims: no search, no shrinking (strategies among args still draw)."""
     outcomes: list[Outcome] = []
-
-    @settings(max_examples=1, database=None, deadline=None, derandomize=True, verbosity=Verbosity.quiet,
-              suppress_health_check=list(HealthCheck), phases=[Phase.generate])
-    @given(data=st.data())
-    def run(data: Any) -> None:
-        outcomes.append(evaluate(check, dims, seed, data.draw, nasty=nasty, mode=mode))
-
-    run()
+    _ONE.append(lambda draw: outcomes.append(evaluate(check, dims, seed, draw, nasty=nasty, mode=mode)))
+    try:
+        _run_one()
+    finally:
+        _ONE.pop()
     state = Search()
     state.record(outcomes[0])
     return state, outcomes[0] if outcomes[0].failed else None
+
+
+#: What :func:`_run_one` evaluates (a stack: a check may run inside another's user code).
+_ONE: list[Any] = []
+
+
+# Decorated once: hypothesis inspects a test function's source when it is first run,
+# which costs milliseconds, more than a small check itself.
+@hypothesis_seed(0)  # fixed draws, without the source digest derandomize=True takes on every run
+@settings(max_examples=1, database=None, deadline=None, derandomize=False, verbosity=Verbosity.quiet,
+          suppress_health_check=list(HealthCheck), phases=[Phase.generate])
+@given(data=st.data())
+def _run_one(data: Any) -> None:
+    _ONE[-1](data.draw)
 
 
 @contextmanager

@@ -137,13 +137,17 @@ def probe_param(
         if exclude is not None:
             v[exclude] = 0.0  # clipped entries are not compared
         analytic = float(np.vdot(grad, v))
-        rms = math.sqrt(np.count_nonzero(v) / v.size)
+        rms = 1.0 if exclude is None else math.sqrt(np.count_nonzero(v) / v.size)
         scale = max(abs(analytic), grad_norm * rms)
         line = Line(loss, param, h, f0=f0, direction=v, origin=origin)
-        scale = max(scale, abs(line.central(1)))
-        verdict = judge_line(line, analytic, eps=eps, scale=scale, allow_kink=False)
+        try:
+            scale = max(scale, abs(line.central(1)))
+            verdict = judge_line(line, analytic, eps=eps, scale=scale, allow_kink=False)
+            smooth = verdict.status == WRONG or not _crossed_kink(line, scale, eps)
+        finally:
+            line.restore()
         last = tries == PROBE_TRIES - 1
-        if verdict.status != NONSMOOTH and (verdict.status == WRONG or last or not _crossed_kink(line, scale, eps)):
+        if verdict.status != NONSMOOTH and (last or smooth):
             rel = verdict.error / max(abs(verdict.numeric), scale, np.finfo(float).tiny)
             return ProbeResult(verdict.status, verdict.error, rel, v, h, analytic, verdict.numeric, verdict.tol)
         h /= 8.0
