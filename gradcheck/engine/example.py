@@ -298,4 +298,4 @@ def clipped_entries(grad: np.ndarray, clip: float | None) -> np.ndarray | None:
     """Entries at the declared clip bound: their true value is unknown, so not compared."""
     if clip is None:
         return None
-    return np.abs(grad) >= clip * (1 - 1e-12)
+    return np.asarray(np.abs(grad) >= clip * (1 - 1e-12))

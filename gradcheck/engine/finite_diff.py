@@ -33,7 +33,7 @@ def step_size(param: np.ndarray, eps: float) -> float:
     """
     # max |p| from the extremes: no temporary array of |p|
     scale = max(abs(float(np.max(param))), abs(float(np.min(param)))) if param.size else 1.0
-    return eps ** (1.0 / 3.0) * max(1.0, scale)
+    return float(eps ** (1.0 / 3.0)) * max(1.0, scale)
 
 
 class CountingLoss:
