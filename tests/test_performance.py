@@ -214,3 +214,36 @@ def test_mode_is_validated():
     check, _ = counting_affine()
     with pytest.raises(gc.SpecError, match="mode"):
         gc.check(check, mode="fast")
+
+
+def test_full_mode_does_not_measure_located_entries_again():
+    D = M = 70  # w: 4900 entries, too many to confirm entry by entry: bisection locates the wrong one
+    bad = 1000
+    alone = {"count": 0}
+    w_drawn: list = []
+
+    def affine_forward(x, w, b):
+        if w_drawn:
+            moved = np.flatnonzero(w != w_drawn[0])
+            alone["count"] += moved.size == 1 and moved[0] == bad
+        return x @ w + b, (x, w)
+
+    @gc.backward_of(affine_forward, shapes={"x": "N,D", "w": "D,M", "b": "M"})
+    def affine_backward(dout, cache):
+        x, w = cache
+        dw = x.T @ dout
+        dw.flat[bad] += 0.5
+        return dout @ w.T, dw, dout.sum(axis=0)
+
+    from gradcheck.declare.functional import get_check
+
+    chk = get_check(affine_backward)
+    w_drawn.append(chk.build(chk.space.at({"N": 2, "D": D, "M": M}), 0, lambda s: None).params["w"].copy())
+    gc.check_at(affine_backward, {"N": 2, "D": D, "M": M}, mode="probe")  # bisection only
+    by_bisection, alone["count"] = alone["count"], 0
+    report = gc.check_at(affine_backward, {"N": 2, "D": D, "M": M}, mode="full")
+    w = report.params["w"]
+    assert w.method == "entries" and w.n_checked == D * M and w.n_wrong == 1
+    assert w.worst[0][0] == np.unravel_index(bad, (D, M))
+    # the full sweep moved every other entry, but not this one again
+    assert by_bisection >= 4 and alone["count"] == by_bisection, (by_bisection, alone)

@@ -268,16 +268,12 @@ def _sweep(check: Check, outcome: Outcome, analytic: Analytic, wanted: list[Meas
     for m in wanted:
         grad = analytic.grads[m.name]
         clipped = clipped_entries(grad, problem.clip)
-        m.entries = check_entries(loss, problem.params[m.name], grad, f0=f0, eps=analytic.eps, exclude=clipped)
-        if m.located is not None:  # bisection judged these on their own lines already: keep its verdicts
-            _merge_located(m.entries, m.located)
+        # entries bisection judged on their own lines already are kept as they were, not measured again
+        known = {i: (numeric, status) for i, (_, numeric, status) in m.located.entries.items()} if m.located else None
+        m.entries = check_entries(loss, problem.params[m.name], grad, f0=f0, eps=analytic.eps, exclude=clipped,
+                                  known=known)
         m.probe = m.located = None
     outcome.passes += loss.calls
-
-
-def _merge_located(entries: EntryResult, found: Located) -> None:
-    for i, (_, numeric, status) in found.entries.items():
-        entries.numeric[i], entries.status[i] = numeric, status
 
 
 def parameter_shapes(check: Check, outcome: Outcome) -> dict[str, tuple[int, ...]]:

@@ -19,6 +19,7 @@ sub-gradient is a valid choice, and the entry is excluded from the verdict.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -221,8 +222,12 @@ def check_entries(
     f0: float,
     eps: float,
     exclude: np.ndarray | None = None,
+    known: Mapping[int, tuple[float, str]] | None = None,
 ) -> EntryResult:
     """Central differences entry by entry (2 passes each), refined where they disagree.
+
+    ``known``: flat index -> (numeric, status) of entries already judged at this
+    example (by bisection): taken as they are, at no pass.
 
     A first pass takes ``n(h)`` for every entry.  Only entries that disagree with
     the analytic value beyond a tight tolerance pay for the extra points (``±2h``)
@@ -234,15 +239,19 @@ def check_entries(
     h = step_size(param, eps)
     analytic = grad.reshape(-1)[flat].astype(np.float64)
     skip = exclude.reshape(-1)[flat] if exclude is not None else np.zeros(flat.size, dtype=bool)
+    known = known or {}
+    skip = skip | np.isin(flat, np.fromiter(known, dtype=np.intp, count=len(known)))
     lines = [Line(loss, param, h, f0=f0, index=_entry(i, param.shape)) for i in flat]
     numeric = np.array([math.nan if s else line.central(1) for line, s in zip(lines, skip)])
     finite = numeric[np.isfinite(numeric)]
     scale = float(np.max(np.abs(finite))) if finite.size else 0.0
     status = np.full(flat.size, OK, dtype=object)
     status[skip] = CLIPPED
+    for i, (value, verdict_then) in known.items():
+        numeric[i], status[i] = value, verdict_then
     for k, line in enumerate(lines):
         if skip[k]:
-            continue
+            continue  # clipped, or known already
         quick_tol = RTOL * scale + line.noise(eps)
         if math.isfinite(numeric[k]) and abs(analytic[k] - numeric[k]) <= quick_tol:
             continue
