@@ -27,7 +27,7 @@ import numpy as np
 
 from .finite_diff import CountingLoss, Line, step_size
 
-__all__ = ["LineVerdict", "judge_line", "ProbeResult", "probe_param", "random_signs", "EntryResult",
+__all__ = ["LineVerdict", "judge_line", "ProbeResult", "probe_param", "random_direction", "EntryResult",
            "check_entries", "sweep_passes"]
 
 #: Relative floor of the tolerance, against the scale of the parameter's gradient.
@@ -95,20 +95,22 @@ class ProbeResult:
     tol: float = 0.0
 
 
-def random_signs(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """A direction of random signs (+1 or -1 at every entry).
+def random_direction(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """A random direction whose every entry has magnitude in [0.5, 1) and a random sign.
 
-    Every entry moves by the full step, so one wrong entry adds its whole error to
-    the probe, whatever the draw (a Gaussian direction gives some entries a tiny
-    weight, and an error there can hide under the tolerance).  One random bit per
-    entry is also far cheaper to draw than a normal variate.
+    Every entry moves by at least half the step, so one wrong entry adds at least
+    half its error to the probe, whatever the draw (a Gaussian direction gives some
+    entries a tiny weight, and an error there can hide under the tolerance).  The
+    magnitudes are continuous, so errors of equal size in several entries (a
+    constant offset, a row added twice) never cancel exactly, as they would with
+    bare signs.  One uniform draw per entry: several times cheaper than a normal.
     """
-    size = int(np.prod(shape))
-    bits = np.unpackbits(np.frombuffer(rng.bytes((size + 7) // 8), dtype=np.uint8), count=size)
-    v = bits.astype(np.float64)
+    v = rng.random(shape)
     v *= 2.0
-    v -= 1.0
-    return v.reshape(shape)
+    v -= 1.0  # uniform in [-1, 1)
+    v += np.copysign(1.0, v)  # [-2, -1) or [1, 2)
+    v *= 0.5
+    return v
 
 
 def probe_param(
@@ -134,11 +136,11 @@ def probe_param(
     h = step_size(param, eps)
     grad_norm = float(np.linalg.norm(grad))
     for tries in range(PROBE_TRIES):
-        v = random_signs(rng, param.shape)
+        v = random_direction(rng, param.shape)
         if exclude is not None:
             v[exclude] = 0.0  # clipped entries are not compared
         analytic = float(np.vdot(grad, v))
-        rms = 1.0 if exclude is None else math.sqrt(np.count_nonzero(v) / v.size)
+        rms = math.sqrt(float(np.vdot(v, v)) / v.size)
         scale = max(abs(analytic), grad_norm * rms)
         line = Line(loss, param, h, f0=f0, direction=v, origin=origin)
         try:
