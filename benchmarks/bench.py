@@ -411,7 +411,7 @@ def peers(correct, bad, repeat, size, floor):
         pass
     cells = {}
     for label, run in tools.items():
-        calls, seconds, ok = best_of(repeat, lambda: run(correct))
+        calls, seconds, ok = best_of(repeat, lambda run=run: run(correct))
         _, _, ok_bad = run(bad)
         cells[label] = (calls, seconds, verdict(ok, ok_bad))
     if 2 * size <= MAX_RUN_PASSES:

@@ -126,7 +126,7 @@ def test_per_entry_comparison_names_exactly_the_wrong_entries():
     p, grad, loss = quadratic_problem(50)
     bad = grad.copy()
     bad[[3, 40]] = -bad[[3, 40]]
-    entries = check_entries(loss, p, bad, f0=loss(), eps=EPS, rng=np.random.default_rng(0))
+    entries = check_entries(loss, p, bad, f0=loss(), eps=EPS)
     assert sorted(entries.checked[entries.wrong].tolist()) == [3, 40]
 
 
@@ -154,6 +154,6 @@ def test_a_kink_is_excluded_and_the_bug_beside_it_is_not():
     f0 = loss()
     # A random direction crosses the kink: the probe says so instead of blaming anyone.
     assert probe_param(loss, p, grad, f0=f0, eps=EPS, rng=np.random.default_rng(4)).status == NONSMOOTH
-    entries = check_entries(loss, p, grad, f0=f0, eps=EPS, rng=np.random.default_rng(4))
+    entries = check_entries(loss, p, grad, f0=f0, eps=EPS)
     assert entries.checked[entries.wrong].tolist() == [30]
     assert entries.checked[entries.excluded].tolist() == [10]
