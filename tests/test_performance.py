@@ -169,12 +169,15 @@ def mlp_with_one_wrong_entry(error, flat_index=1234):
     )(mlp_loss)
 
 
-def test_a_located_wrong_entry_is_never_lost():
+def test_a_located_wrong_entry_is_never_lost(monkeypatch):
     """The search bisects to the wrong entry of W1; the report must name it.
 
     At this seed a second probe in a new direction crosses a ReLU kink, and its
     tolerance exceeds the error: a final look that probed again passed W1.
     """
+    from gradcheck.engine import budget
+
+    monkeypatch.setattr(budget, "JOINT_SECONDS", math.inf)  # tensor by tensor, however busy the machine
     report = gc.check_at(mlp_with_one_wrong_entry(2e-4), {"N": 8, "D": 100, "H": 100, "C": 10}, seed=72)
     assert not report.ok
     assert report.wrong_params() == ["W1"]
@@ -250,3 +253,32 @@ def test_full_mode_does_not_measure_located_entries_again():
     assert w.worst[0][0] == np.unravel_index(bad, (D, M))
     # the full sweep moved every other entry, but not this one again
     assert by_bisection >= 4 and alone["count"] == by_bisection, (by_bisection, alone)
+
+
+def test_costly_tensor_probes_are_replaced_by_one_joint_probe(monkeypatch):
+    from gradcheck.engine import budget
+
+    fixed_costs(monkeypatch, forward=1e-3, backward=1e-3, sweep_floors=0)
+    monkeypatch.setattr(budget, "JOINT_FLOORS", 0.0)
+    monkeypatch.setattr(budget, "JOINT_SECONDS", 0.0)
+    check, calls = counting_affine()
+    report = gc.check_at(check, {"N": 3, "D": 40, "M": 25})
+    assert report.ok and all(p.method == "probe" for p in report.params.values())
+    # analytic side, the two detectors' passes, then 4 passes for the three tensors together
+    assert calls["forward"] == 1 + 2 + 4, calls
+
+
+def test_a_joint_probe_that_disagrees_hands_over_to_the_tensors(monkeypatch):
+    from gradcheck.engine import budget
+
+    fixed_costs(monkeypatch, forward=1e-3, backward=1e-3, sweep_floors=0)
+    monkeypatch.setattr(budget, "JOINT_FLOORS", 0.0)
+    monkeypatch.setattr(budget, "JOINT_SECONDS", 0.0)
+    monkeypatch.setattr(budget, "CONFIRM_SECONDS", 0.0)
+    D, M = 40, 25
+    check, calls = counting_affine(bad=(321,))
+    report = gc.check_at(check, {"N": 3, "D": D, "M": M})
+    assert report.wrong_params() == ["w"]
+    assert report.params["w"].worst[0][0] == np.unravel_index(321, (D, M))
+    bisection = 2 * math.log2(D * M) + 8
+    assert calls["forward"] <= 1 + 2 + 4 + 4 * 3 + bisection, calls

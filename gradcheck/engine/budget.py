@@ -11,7 +11,10 @@ decided by time measured against the floor, not by a count of entries:
 - a tensor whose probe disagreed is confirmed entry by entry (which gives the
   pattern of wrong entries the hints read) when that costs at most
   ``CONFIRM_FLOORS`` floors or ``CONFIRM_SECONDS``, whichever is more; otherwise
-  bisection finds the wrong entries in ``2 log2 P + 8`` passes each.
+  bisection finds the wrong entries in ``2 log2 P + 8`` passes each;
+- when probing the tensors one by one would cost more than ``JOINT_FLOORS``
+  floors and ``JOINT_SECONDS``, one probe through all of them comes first
+  (:mod:`gradcheck.engine.joint`): its agreement clears them all in 4 passes.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from dataclasses import dataclass
 from .finite_diff import CountingLoss
 from .verdict import sweep_passes
 
-__all__ = ["Budget", "SWEEP_FLOORS", "SWEEP_SECONDS", "CONFIRM_FLOORS", "CONFIRM_SECONDS"]
+__all__ = ["Budget", "SWEEP_FLOORS", "SWEEP_SECONDS", "CONFIRM_FLOORS", "CONFIRM_SECONDS", "JOINT_FLOORS",
+           "JOINT_SECONDS"]
 
 #: Per-entry sweeps of agreeing tensors at the reported example: at most this many floors in all ...
 SWEEP_FLOORS = 2.0
@@ -31,6 +35,10 @@ SWEEP_SECONDS = 0.002
 CONFIRM_FLOORS = 32.0
 #: ... or this many seconds, whichever is more (small code: the pattern of wrong entries is cheap to get).
 CONFIRM_SECONDS = 0.01
+#: Probing tensors one by one (4 passes each) beyond this many floors ...
+JOINT_FLOORS = 6.0
+#: ... and this many seconds: one probe through all of them first (4 passes in all).
+JOINT_SECONDS = 0.02
 
 
 @dataclass
@@ -55,6 +63,11 @@ class Budget:
         """May a disagreeing tensor of ``size`` entries be compared entry by entry?"""
         seconds = sweep_passes(size) * self.loss.pass_seconds()
         return seconds <= max(CONFIRM_FLOORS * self.floor, CONFIRM_SECONDS)
+
+    def joint(self, tensors: int) -> bool:
+        """Probe ``tensors`` parameters at once first, rather than one by one?"""
+        seconds = 4 * tensors * self.loss.pass_seconds()
+        return tensors > 1 and seconds > max(JOINT_FLOORS * self.floor, JOINT_SECONDS)
 
     def sweep(self, size: int) -> bool:
         """May an agreeing tensor be swept too?  Spends its share of the budget if so."""

@@ -27,6 +27,7 @@ from . import detectors
 from .bisect import Located, locate
 from .budget import Budget
 from .finite_diff import EPS, CountingLoss
+from .joint import probe_joint
 from .rejection import allows_rejection, is_rejection
 from .verdict import (
     OK,
@@ -153,6 +154,8 @@ def evaluate(check: Check, dims: Dims, seed: int, draw: Callable[[Any], Any], *,
             return outcome
         loss = analytic.loss
         outcome.analytic = analytic
+        if mode == "auto" and _cleared_jointly(outcome, problem, analytic, seed):
+            return outcome
         rng = np.random.default_rng([seed, 1])
         for name, grad in analytic.grads.items():
             _judge(outcome, name, problem.params[name], grad, analytic, problem.clip, rng)
@@ -179,6 +182,22 @@ def _mark_first_loss(problem: Problem, ran: list[bool]) -> None:
         return value
 
     problem.loss = marking
+
+
+def _cleared_jointly(outcome: Outcome, problem: Problem, analytic: Analytic, seed: int) -> bool:
+    """When probing tensor by tensor is costly: one probe through all; True if it cleared them all."""
+    if analytic.budget is None or not analytic.budget.joint(len(analytic.grads)):
+        return False
+    excludes = {name: clipped_entries(grad, problem.clip) for name, grad in analytic.grads.items()}
+    result = probe_joint(analytic.loss, problem.params, analytic.grads, f0=analytic.f0, eps=analytic.eps,
+                         rng=np.random.default_rng([seed, 3]), origins=analytic.origins, excludes=excludes)
+    if result.status != OK:
+        return False  # the tensors' own probes say which one is wrong
+    for name in analytic.grads:
+        outcome.probes[name] = OK
+        outcome.probe_results[name] = result
+        outcome.rel_errors[name] = result.rel_error
+    return True
 
 
 def _judge(outcome: Outcome, name: str, param: np.ndarray, grad: np.ndarray, analytic: Analytic,

@@ -28,7 +28,7 @@ import numpy as np
 from .finite_diff import CountingLoss, Line, step_size
 
 __all__ = ["LineVerdict", "judge_line", "ProbeResult", "probe_param", "random_direction", "EntryResult",
-           "check_entries", "sweep_passes"]
+           "check_entries", "sweep_passes", "crossed_kink"]
 
 #: Relative floor of the tolerance, against the scale of the parameter's gradient.
 RTOL = 1e-6
@@ -146,7 +146,7 @@ def probe_param(
         try:
             scale = max(scale, abs(line.central(1)))
             verdict = judge_line(line, analytic, eps=eps, scale=scale, allow_kink=False)
-            smooth = verdict.status == WRONG or not _crossed_kink(line, scale, eps)
+            smooth = verdict.status == WRONG or not crossed_kink(line, scale, eps)
         finally:
             line.restore()
         last = tries == PROBE_TRIES - 1
@@ -157,7 +157,7 @@ def probe_param(
     return ProbeResult(NONSMOOTH)
 
 
-def _crossed_kink(line: Line, scale: float, eps: float) -> bool:
+def crossed_kink(line: Line, scale: float, eps: float) -> bool:
     """The step crossed a kink: the slope jumps by far more than rounding explains.
 
     Such a line agrees with anything within the jump, so its OK hides errors

@@ -1,0 +1,85 @@
+"""One probe along a direction in every parameter at once: a verdict on all of them in 4 passes.
+
+Probing each parameter on its own costs 4 forward passes per tensor; when the
+user's forward is costly (a large model whose function returns its own gradient
+runs forward *and* backward on every pass) that is many floors.  Moving every
+parameter at once, ``p_i + t * h_i * v_i``, compares ``sum_i <g_i, h_i v_i>`` with
+one slope.  Errors of several tensors cannot cancel (the directions have
+continuous random magnitudes), so agreement clears every parameter; a
+disagreement is handed back to the per-tensor probes, which say which
+parameter is wrong (and bisection then says which entries).
+
+The slope is per unit of ``t``: each parameter's own step ``h_i`` is inside its
+direction, and the line's step is 1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from .finite_diff import CountingLoss, Line, step_size
+from .verdict import NONSMOOTH, OK, PROBE_TRIES, WRONG, ProbeResult, crossed_kink, judge_line, random_direction
+
+__all__ = ["JointLine", "probe_joint"]
+
+
+class JointLine(Line):
+    """``t -> loss(p_i + t * d_i for every i)``, written in place from the saved origins."""
+
+    def __init__(self, loss: CountingLoss, params: list[np.ndarray], directions: list[np.ndarray],
+                 origins: list[np.ndarray], h: float, *, f0: float):
+        super().__init__(loss, params[0], h, f0=f0, direction=directions[0], origin=origins[0])
+        self.params, self.directions, self.origins = params, directions, origins
+
+    def _evaluate(self, t: float) -> float:
+        try:
+            for p, d, o in zip(self.params, self.directions, self.origins):
+                np.multiply(d, t, out=p, casting="unsafe")
+                np.add(p, o, out=p, casting="unsafe")
+            return self.loss()
+        except BaseException:
+            self.restore()
+            raise
+
+    def restore(self) -> None:
+        for p, o in zip(self.params, self.origins):
+            np.copyto(p, o)
+
+
+def probe_joint(loss: CountingLoss, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray], *,
+                f0: float, eps: float, rng: np.random.Generator, origins: Mapping[str, np.ndarray],
+                excludes: Mapping[str, np.ndarray | None]) -> ProbeResult:
+    """One probe through every parameter in ``grads``: OK clears all of them; anything else decides nothing."""
+    names = [n for n in grads if params[n].size]
+    if not names:
+        return ProbeResult(OK)
+    steps = {n: step_size(params[n], eps) for n in names}
+    t = 1.0
+    for tries in range(PROBE_TRIES):
+        directions = []
+        analytic = 0.0
+        square = 0.0
+        for n in names:
+            d = random_direction(rng, params[n].shape)
+            excluded = excludes.get(n)
+            if excluded is not None:
+                d[excluded] = 0.0
+            d *= steps[n]
+            analytic += float(np.vdot(grads[n], d))
+            square += float(np.linalg.norm(grads[n])) ** 2 * float(np.vdot(d, d)) / d.size
+            directions.append(d)
+        line = JointLine(loss, [params[n] for n in names], directions, [origins[n] for n in names], t, f0=f0)
+        try:
+            scale = max(abs(analytic), math.sqrt(square), abs(line.central(1)))
+            verdict = judge_line(line, analytic, eps=eps, scale=scale, allow_kink=False)
+            smooth = verdict.status == WRONG or not crossed_kink(line, scale, eps)
+        finally:
+            line.restore()
+        if verdict.status != NONSMOOTH and (smooth or tries == PROBE_TRIES - 1):
+            rel = verdict.error / max(abs(verdict.numeric), scale, np.finfo(float).tiny)
+            return ProbeResult(verdict.status, verdict.error, rel, None, t, analytic, verdict.numeric, verdict.tol)
+        t /= 8.0
+    return ProbeResult(NONSMOOTH)
