@@ -9,6 +9,7 @@ finding at the smallest example where it was seen.
 
 from __future__ import annotations
 
+import random
 import signal
 import threading
 import time
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
+import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import reject as hypothesis_reject
 from hypothesis import seed as hypothesis_seed
@@ -119,14 +121,45 @@ def search(check: Check, examples: int, seed: int | None, deadline: float | None
 def search_one(check: Check, dims: Any, seed: int, *, nasty: bool, mode: str) -> tuple[Search, Outcome | None]:
     """One example at fixed dims: no search, no shrinking (strategies among args still draw)."""
     outcomes: list[Outcome] = []
-    _ONE.append(lambda draw: outcomes.append(evaluate(check, dims, seed, draw, nasty=nasty, mode=mode)))
     try:
-        _run_one()
-    finally:
-        _ONE.pop()
+        # Without hypothesis when no argument is a strategy: running a test through
+        # hypothesis costs about a millisecond, more than a small check itself.
+        with _seeded_global_rngs():
+            outcomes.append(evaluate(check, dims, seed, _no_strategy, nasty=nasty, mode=mode))
+    except _NeedsHypothesis:
+        _ONE.append(lambda draw: outcomes.append(evaluate(check, dims, seed, draw, nasty=nasty, mode=mode)))
+        try:
+            _run_one()
+        finally:
+            _ONE.pop()
     state = Search()
     state.record(outcomes[0])
     return state, outcomes[0] if outcomes[0].failed else None
+
+
+class _NeedsHypothesis(BaseException):
+    """An argument is a hypothesis strategy: the example must be drawn through hypothesis."""
+
+
+def _no_strategy(strategy: Any) -> Any:
+    raise _NeedsHypothesis()
+
+
+@contextmanager
+def _seeded_global_rngs() -> Iterator[None]:
+    """Python's and NumPy's global generators seeded as hypothesis seeds them, then put back.
+
+    User code that draws from the global generators gets the same values as in a
+    run through hypothesis: a one-example check stays reproducible.
+    """
+    py_state, np_state = random.getstate(), np.random.get_state()
+    random.seed(0)
+    np.random.seed(0)
+    try:
+        yield
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
 
 
 #: What :func:`_run_one` evaluates (a stack: a check may run inside another's user code).
