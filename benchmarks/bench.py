@@ -23,11 +23,17 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
+# One thread for every library, so that times compare (set before numpy, torch and jax load).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -38,26 +44,53 @@ from reference_models import rnn_layers  # noqa: E402
 
 MAX_RUN_PASSES = 250_000
 
+#: The clock every time here is read from: CPU time of this process by default (on a
+#: shared machine, wall time counts the time other processes held the CPU), wall
+#: time with --wall.  Every library runs on one thread either way.
+clock = time.process_time
+
 
 class Counted:
-    """The user's forward, counting its calls and keeping the arguments of the last one."""
+    """The user's forward, counting its calls and keeping the arguments of the last one.
+
+    ``seconds`` adds up the time spent in the user's code (forward, and backward
+    through :meth:`timed`): a tool's time minus it is the tool's own overhead.
+    """
 
     def __init__(self, fn):
-        self.fn, self.calls, self.last = fn, 0, None
+        self.fn, self.calls, self.last, self.seconds = fn, 0, None, 0.0
+
+    def reset(self):
+        self.calls, self.seconds = 0, 0.0
 
     def __call__(self, *args):
         self.calls += 1
         self.last = args
-        return self.fn(*args)
+        t0 = clock()
+        try:
+            return self.fn(*args)
+        finally:
+            self.seconds += clock() - t0
+
+    def timed(self, backward):
+        def run(*args):
+            t0 = clock()
+            try:
+                return backward(*args)
+            finally:
+                self.seconds += clock() - t0
+
+        run.__signature__ = __import__("inspect").signature(backward)
+        return run
 
 
 def functional(name, forward, backward, spec, dims, size):
     counted = Counted(forward)
     wrapped = lambda *args: counted(*args)  # noqa: E731
     wrapped.__signature__ = __import__("inspect").signature(forward)
-    check = gc.backward_of(wrapped, **spec)(backward)
+    check = gc.backward_of(wrapped, **spec)(counted.timed(backward))
     _open_ranges(check)
-    check.torch_wrap = ("pair", backward)
+    check.torch_wrap = ("pair", counted.timed(backward))
     return name, check, dims, counted, size
 
 
@@ -129,10 +162,10 @@ def _open_ranges(check):
 
 
 def tool(check, dims, counted, mode):
-    counted.calls = 0
-    t0 = time.perf_counter()
+    counted.reset()
+    t0 = clock()
     report = gc.check_at(check, dims, mode=mode)
-    return counted.calls, time.perf_counter() - t0, report.ok
+    return counted.calls, clock() - t0, report.ok, counted.seconds
 
 
 def problem_for(check, dims, counted):
@@ -156,16 +189,16 @@ def reduce_to_scalar(result, upstream):
 def forward_seconds(counted, repeat=10):
     args = counted.last
     counted.fn(*args)
-    t0 = time.perf_counter()
+    t0 = clock()
     for _ in range(repeat):
         counted.fn(*args)
-    return (time.perf_counter() - t0) / repeat
+    return (clock() - t0) / repeat
 
 
 def baseline(problem, counted):
     """eval_numerical_gradient_array on every parameter: perturb in place, call the forward, 2 passes per entry."""
     args, upstream, h = counted.last, {}, 1e-5
-    calls, t0 = 0, time.perf_counter()
+    calls, t0 = 0, clock()
     for p in problem.params.values():
         grad = np.zeros_like(p)
         it = np.nditer(p, flags=["multi_index"], op_flags=["readwrite"])
@@ -180,7 +213,7 @@ def baseline(problem, counted):
             grad[ix] = (pos - neg) / (2 * h)
             calls += 2
             it.iternext()
-    return calls, time.perf_counter() - t0
+    return calls, clock() - t0
 
 
 def _print(rows) -> None:
@@ -197,10 +230,10 @@ def localization(sizes) -> list[tuple[str, ...]]:
             D = int(round(math.sqrt(P)))
             bad = [int(i) for i in np.random.default_rng(k).choice(D * D, size=k, replace=False)]
             name, check, dims, counted, _ = affine_with_bad_entries(D, bad)
-            counted.calls = 0
-            t0 = time.perf_counter()
+            counted.reset()
+            t0 = clock()
             report = gc.check_at(check, dims, mode="probe")
-            seconds = time.perf_counter() - t0
+            seconds = clock() - t0
             found = sorted(int(np.ravel_multi_index(i, (D, D))) for i, _, _ in report.params["w"].worst)
             verdict = 4 * 3 + 1  # three tensors, one analytic forward
             rows.append((name, str(D * D), str(k), str(counted.calls - verdict), f"{k * (2 * math.log2(D * D) + 8):.0f}",
@@ -231,6 +264,8 @@ MAX_TORCH_SLOW = 30_000
 def torch_gradcheck(check, dims, counted, size, fast: bool):
     """torch.autograd.gradcheck on the same NumPy code, wrapped in an autograd.Function."""
     import torch
+
+    torch.set_num_threads(1)
 
     chk = get_check(check)
     kind, backward = check.torch_wrap
@@ -264,11 +299,11 @@ def torch_gradcheck(check, dims, counted, size, fast: bool):
             return tuple(torch.from_numpy(np.ascontiguousarray(g, dtype=np.float64)) for g in grads)
 
     inputs = tuple(torch.tensor(np.array(args[i], dtype=np.float64), requires_grad=True) for i in wrt)
-    counted.calls = 0
-    t0 = time.perf_counter()
+    counted.reset()
+    t0 = clock()
     ok = torch.autograd.gradcheck(NumpyFunction.apply, inputs, eps=1e-6, atol=1e-5, rtol=1e-3,
                                   fast_mode=fast, raise_exception=False)
-    return counted.calls, time.perf_counter() - t0, ok
+    return counted.calls, clock() - t0, ok, counted.seconds
 
 
 def torch_cells(check, dims, counted, size, fwd):
@@ -276,11 +311,11 @@ def torch_cells(check, dims, counted, size, fwd):
         import torch  # noqa: F401
     except ImportError:
         return ("-", "-", "-", "-")
-    f_n, f_t, ok_fast = torch_gradcheck(check, dims, counted, size, fast=True)
+    f_n, f_t, ok_fast, _ = torch_gradcheck(check, dims, counted, size, fast=True)
     if not ok_fast:
         print("warning: torch fast_mode gradcheck did not pass", file=sys.stderr)
     if 2 * size <= MAX_TORCH_SLOW:
-        s_n, s_t, ok_slow = torch_gradcheck(check, dims, counted, size, fast=False)
+        s_n, s_t, ok_slow, _ = torch_gradcheck(check, dims, counted, size, fast=False)
         if not ok_slow:
             print("warning: torch gradcheck did not pass", file=sys.stderr)
         slow = (str(s_n), f"{s_t:.2f}")
@@ -319,7 +354,7 @@ def jax_check(check, dims, counted, eps=1e-4):
     shapes = [np.shape(args[i]) for i in wrt]
     if kind == "pair":
         out_shape = np.shape(call([args[i] for i in wrt])[0])
-    counted.calls = 0
+    counted.reset()
 
     def numpy_out(*arrays):
         result = call(arrays)
@@ -350,13 +385,13 @@ def jax_check(check, dims, counted, eps=1e-4):
 
     f.defvjp(f_fwd, f_bwd)
     inputs = tuple(jnp.asarray(np.array(args[i], dtype=np.float64)) for i in wrt)
-    t0 = time.perf_counter()
+    t0 = clock()
     try:
         check_grads(f, inputs, order=1, modes=["rev"], eps=eps)
         ok = True
     except AssertionError:
         ok = False
-    return counted.calls, time.perf_counter() - t0, ok
+    return counted.calls, clock() - t0, ok, counted.seconds
 
 
 # ------------------------------------------------------------------ the side-by-side table
@@ -369,18 +404,22 @@ def floor_seconds(check, dims, counted, repeat):
     args = counted.last
     best = math.inf
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = clock()
         result = counted.fn(*args)
         if kind == "pair":
             backward(np.ones_like(result[0]), result[-1])
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, clock() - t0)
     return best
 
 
 def best_of(repeat, run):
-    """min of ``repeat`` runs of ``run() -> (calls, seconds, ok)``; the verdict of the first."""
+    """The fastest of ``repeat`` runs of ``run() -> (calls, seconds, ok, user_seconds)``; the verdict of the first.
+
+    Returns (calls, seconds, ok, harness seconds: the run's time outside the user's code).
+    """
     results = [run() for _ in range(repeat)]
-    return results[0][0], min(r[1] for r in results), results[0][2]
+    best = min(results, key=lambda r: r[1])
+    return results[0][0], best[1], results[0][2], best[1] - best[3]
 
 
 def verdict(ok_correct, ok_bad):
@@ -411,26 +450,26 @@ def peers(correct, bad, repeat, size, floor):
         pass
     cells = {}
     for label, run in tools.items():
-        calls, seconds, ok = best_of(repeat, lambda run=run: run(correct))
-        _, _, ok_bad = run(bad)
-        cells[label] = (calls, seconds, verdict(ok, ok_bad))
+        calls, seconds, ok, harness = best_of(repeat, lambda run=run: run(correct))
+        ok_bad = run(bad)[2]
+        cells[label] = (calls, seconds, f"{harness * 1e3:.2f}", verdict(ok, ok_bad))
     if 2 * size <= MAX_RUN_PASSES:
         problem = problem_for(*correct)
         calls, seconds = baseline(problem, correct[2])
-        cells["cs231n loop"] = (calls, seconds, "(no verdict)")
+        cells["cs231n loop"] = (calls, seconds, "-", "(no verdict)")
     else:
         calls = 2 * size
-        cells["cs231n loop"] = (calls, calls * forward_seconds(correct[2]), "~ estimated")
+        cells["cs231n loop"] = (calls, calls * forward_seconds(correct[2]), "-", "~ estimated")
     return cells
 
 
 def side_by_side(cases, repeat):
-    rows = [("case", "params", "floor ms", "tool", "calls", "seconds", "x floor", "one wrong entry")]
+    rows = [("case", "params", "floor ms", "tool", "calls", "seconds", "x floor", "harness ms", "one wrong entry")]
     for name, size, correct, bad in cases:
-        floor = floor_seconds(*correct, repeat=max(repeat, 5))
-        for label, (calls, seconds, said) in peers(correct, bad, repeat, size, floor).items():
+        floor = floor_seconds(*correct, repeat=20)
+        for label, (calls, seconds, harness, said) in peers(correct, bad, repeat, size, floor).items():
             rows.append((name, str(size), f"{floor * 1e3:.2f}", label, str(calls), f"{seconds:.4f}",
-                         f"{seconds / floor:.1f}x", said))
+                         f"{seconds / floor:.1f}x", harness, said))
         print(f"  done: {name}", file=sys.stderr)
     return rows
 
@@ -466,15 +505,24 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, no 1M MLP")
     parser.add_argument("--repeat", type=int, default=3, help="runs per timing; the minimum is shown")
     parser.add_argument("--large", action="store_true", help="also affine 1e7 (80 MB per copy of w)")
+    parser.add_argument("--sizes", type=float, nargs="+", help="affine sizes to run instead (e.g. 1e7)")
+    parser.add_argument("--no-mlp", action="store_true", help="leave out the 1M-parameter MLP")
     parser.add_argument("--passes", action="store_true", help="also the older passes table (probe/auto/full/loop)")
+    parser.add_argument("--wall", action="store_true", help="wall-clock times instead of this process's CPU time")
     args = parser.parse_args()
+    global clock
+    clock = time.perf_counter if args.wall else time.process_time
     sizes = [10**3, 10**4] if args.quick else [10**3, 10**4, 10**5, 10**6] + ([10**7] if args.large else [])
-    cases = [affine_pair(P) for P in sizes] + ([] if args.quick else [mlp_pair()])
+    if args.sizes:
+        sizes = [int(P) for P in args.sizes]
+    cases = [affine_pair(P) for P in sizes] + ([] if args.quick or args.no_mlp else [mlp_pair()])
     _print(side_by_side(cases, args.repeat))
-    print("\nfloor: one forward + one backward of the NumPy code, bare (min of 5); seconds: min of "
+    print(f"\nclock: {'wall time' if args.wall else 'CPU time of this process'}, one thread for every library.")
+    print("floor: one forward + one backward of the NumPy code, bare (min of 20); seconds: min of "
           f"{args.repeat} runs; x floor: seconds / floor.\none wrong entry: the same code with 4e-3 added to "
           "one entry of w (W1 for the MLP): caught, MISSED, or FALSE ALARM (the correct code failed).\n"
-          "cs231n loop: eval_numerical_gradient_array over every entry (~: estimated from one forward).")
+          "cs231n loop: eval_numerical_gradient_array over every entry (~: estimated from one forward).\n"
+          "harness ms: the tool's time outside the user's forward and backward (same run as seconds).")
     if args.passes:
         print()
         passes_table(args.quick)
@@ -499,12 +547,12 @@ def passes_table(quick):
     rows = [head]
     for name, check, dims, counted, size in cases:
         tensors = len(get_check(check).wrt)
-        p_n, p_t, ok_p = tool(check, dims, counted, "probe")
-        a_n, a_t, ok_a = tool(check, dims, counted, "auto")
+        p_n, p_t, ok_p, _ = tool(check, dims, counted, "probe")
+        a_n, a_t, ok_a, _ = tool(check, dims, counted, "auto")
         problem = problem_for(check, dims, counted)
         fwd = forward_seconds(counted)
         if 2 * size <= MAX_RUN_PASSES:
-            f_n, f_t, ok_f = tool(check, dims, counted, "full")
+            f_n, f_t, ok_f, _ = tool(check, dims, counted, "full")
             problem = problem_for(check, dims, counted)
             l_n, l_t = baseline(problem, counted)
             full = (str(f_n), f"{f_t:.2f}", f"{100 * (f_t / (f_n * fwd) - 1):+.0f}%")
