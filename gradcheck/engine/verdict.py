@@ -106,10 +106,7 @@ def random_direction(rng: np.random.Generator, shape: tuple[int, ...]) -> np.nda
     bare signs.  One uniform draw per entry: several times cheaper than a normal.
     """
     v = rng.random(shape)
-    v *= 2.0
-    v -= 1.0  # uniform in [-1, 1)
-    v += np.copysign(1.0, v)  # [-2, -1) or [1, 2)
-    v *= 0.5
+    v -= v < 0.5  # [0, 0.5) -> [-1, -0.5); [0.5, 1) stays: one pass (np.copysign would take three)
     return v
 
 
@@ -140,7 +137,8 @@ def probe_param(
         if exclude is not None:
             v[exclude] = 0.0  # clipped entries are not compared
         analytic = float(np.vdot(grad, v))
-        rms = math.sqrt(float(np.vdot(v, v)) / v.size)
+        # the root mean square of v: sqrt(7/12) for magnitudes uniform in [0.5, 1), less where excluded
+        rms = math.sqrt(7.0 / 12.0) if exclude is None else math.sqrt(float(np.vdot(v, v)) / v.size)
         scale = max(abs(analytic), grad_norm * rms)
         line = Line(loss, param, h, f0=f0, direction=v, origin=origin)
         try:
