@@ -3,7 +3,7 @@
     python benchmarks/pytest_route.py               # the reference zoo, min of 3 runs each
     python benchmarks/pytest_route.py --repeat 1 DIR
 
-Runs ``pytest --gradcheck DIR`` in a fresh interpreter, and in another fresh
+Runs ``pytest --gradcheck DIR`` from the project's root in a fresh interpreter, and in another fresh
 interpreter the same checks through ``gc.check`` (same seed, same examples, the
 ``@pytest.mark.gradcheck`` settings the plugin would apply).  Both wall times
 include starting Python and importing; their difference is the cost of pytest's
@@ -17,7 +17,6 @@ import argparse
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -60,16 +59,16 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     folder = str(Path(args.folder).resolve())
-    with tempfile.TemporaryDirectory() as cwd:  # no project ini file: the plugin's defaults
-        pytest_cmd = [sys.executable, "-m", "pytest", "--gradcheck", folder, "--gradcheck-seed", "0", "-q",
-                      "-p", "no:randomly", "-p", "no:cacheprovider", "-o", "addopts="]
-        api_cmd = [sys.executable, "-c", API, folder]
-        bare_cmd = [sys.executable, "-c", "import gradcheck, numpy, hypothesis"]
-        runs = {"pytest --gradcheck": pytest_cmd, "Python API (gc.check)": api_cmd, "python -c 'import gradcheck'": bare_cmd}
-        best: dict[str, tuple[float, str]] = {}
-        for label, cmd in runs.items():
-            results = [timed(cmd, cwd) for _ in range(args.repeat)]
-            best[label] = min(results, key=lambda r: r[0])
+    cwd = str(HERE)  # the project's root, as a user runs it (its conftest and ini file apply)
+    pytest_cmd = [sys.executable, "-m", "pytest", "--gradcheck", folder, "--gradcheck-seed", "0", "-q",
+                  "-p", "no:randomly"]
+    api_cmd = [sys.executable, "-c", API, folder]
+    bare_cmd = [sys.executable, "-c", "import gradcheck, numpy, hypothesis"]
+    runs = {"pytest --gradcheck": pytest_cmd, "Python API (gc.check)": api_cmd, "python -c 'import gradcheck'": bare_cmd}
+    best: dict[str, tuple[float, str]] = {}
+    for label, cmd in runs.items():
+        results = [timed(cmd, cwd) for _ in range(args.repeat)]
+        best[label] = min(results, key=lambda r: r[0])
     summary = best["pytest --gradcheck"][1].strip().splitlines()
     api = re.search(r"checks=(\d+) failed=(\d+) seconds_in_checks=([\d.]+)", best["Python API (gc.check)"][1])
     for label, (seconds, _) in best.items():
