@@ -45,9 +45,9 @@ JOINT_SECONDS = 0.02
 class Budget:
     """The floor of one example, measured, and what per-entry work has spent of it.
 
-    ``backward_seconds`` is the time of the analytic side's backward call; a
-    forward pass costs what the loss's passes took on average (see
-    :meth:`CountingLoss.pass_seconds`), so the floor is their sum.
+    ``backward_seconds`` is the time of the analytic side's (quicker) backward call; a
+    forward pass costs what the quickest of the loss's passes took (see
+    :meth:`CountingLoss.pass_seconds`), so the floor is their sum.  All in CPU time.
     """
 
     loss: CountingLoss

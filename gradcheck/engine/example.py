@@ -12,7 +12,6 @@ budget (:mod:`gradcheck.engine.budget`) or ``mode="full"`` asks for.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +25,7 @@ from ..findings import Finding, Kind, UserError
 from . import detectors
 from .bisect import Located, locate
 from .budget import Budget
-from .finite_diff import EPS, CountingLoss
+from .finite_diff import EPS, CountingLoss, cpu_seconds
 from .joint import probe_joint
 from .rejection import allows_rejection, is_rejection
 from .verdict import (
@@ -108,9 +107,9 @@ def analytic_phase(problem: Problem, outcome: Outcome, *, detectors_on: bool = T
     if not math.isfinite(f0):
         raise UserError(Kind.ERROR, f"the loss is {f0} at the drawn point (before any perturbation)")
     before = detectors.watch(problem)
-    start = time.perf_counter()
+    start = cpu_seconds()
     returned = problem.grads()
-    budget = Budget(loss, time.perf_counter() - start)
+    budget = Budget(loss, cpu_seconds() - start)
     for finding in [*detectors.state_changes(problem, before, returned, saved), *problem.notes]:
         outcome.add(finding)
     gradients = read_gradients(returned, problem.params, source=source, names=problem.grad_keys)
@@ -124,10 +123,10 @@ def analytic_phase(problem: Problem, outcome: Outcome, *, detectors_on: bool = T
     if random is not None:
         outcome.add(random)
         return None
-    start = time.perf_counter()
+    start = cpu_seconds()
     kept, note = detectors.accumulation(problem, gradients.values, source)
-    # a second backward (with a forward): the smaller time is the safer floor on a busy machine
-    budget.backward_seconds = min(budget.backward_seconds, time.perf_counter() - start)
+    # a second backward (with a forward): the quicker one is the floor
+    budget.backward_seconds = min(budget.backward_seconds, cpu_seconds() - start)
     outcome.add(note)
     return Analytic(loss, f0, kept, eps, saved, budget)
 

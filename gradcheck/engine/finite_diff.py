@@ -19,7 +19,7 @@ import numpy as np
 
 from ..findings import UserError
 
-__all__ = ["CountingLoss", "Line", "step_size", "EPS"]
+__all__ = ["CountingLoss", "Line", "step_size", "EPS", "cpu_seconds"]
 
 #: Machine epsilon of float64, the precision checks run at unless the user's code computes in less.
 EPS = float(np.finfo(np.float64).eps)
@@ -36,12 +36,18 @@ def step_size(param: np.ndarray, eps: float) -> float:
     return float(eps ** (1.0 / 3.0)) * max(1.0, scale)
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process: what the user's code costs, whatever else the machine runs."""
+    return time.process_time()
+
+
 class CountingLoss:
     """Calls the user's loss, counts and times forward passes, insists on a real scalar.
 
-    The time of the passes after the first (which may be served from a forward the
-    adapter already ran) estimates the cost of one more pass: the engine spends its
-    per-entry budget in those units.
+    The quickest of the passes after the first (which may be served from a forward
+    the adapter already ran) is the cost of one more pass: the engine spends its
+    per-entry budget in those units.  CPU time and the quickest pass, so that a
+    busy machine does not change what a check with a given seed does.
     """
 
     def __init__(self, loss: Callable[[], object], source: str):
@@ -49,19 +55,19 @@ class CountingLoss:
         self.source = source
         self.calls = 0
         self.first_seconds = 0.0
-        self.later_seconds = 0.0
+        self.quickest = math.inf
 
     def __call__(self) -> float:
         self.calls += 1
-        start = time.perf_counter()
+        start = cpu_seconds()
         try:
             value = self._loss()
         finally:
-            spent = time.perf_counter() - start
+            spent = cpu_seconds() - start
             if self.calls == 1:
                 self.first_seconds = spent
             else:
-                self.later_seconds += spent
+                self.quickest = min(self.quickest, spent)
         try:
             arr = np.asarray(value, dtype=np.float64)
         except (TypeError, ValueError):
@@ -73,10 +79,8 @@ class CountingLoss:
         return float(arr.reshape(()))
 
     def pass_seconds(self) -> float:
-        """Seconds one more forward pass is expected to take."""
-        if self.calls > 1:
-            return self.later_seconds / (self.calls - 1)
-        return self.first_seconds
+        """CPU seconds one more forward pass takes at least."""
+        return self.quickest if self.calls > 1 else self.first_seconds
 
 
 class Line:
