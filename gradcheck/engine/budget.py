@@ -6,15 +6,21 @@ entries one by one costs two passes per entry, so how many entries are compared 
 decided by time measured against the floor, not by a count of entries:
 
 - a tensor whose probe agreed is swept entry by entry at the reported example only
-  while the sweeps together stay within ``SWEEP_FLOORS`` floors or
-  ``SWEEP_SECONDS``, whichever is more (small code keeps its entry-level report);
+  while the sweeps together stay within ``SWEEP_FLOORS`` floors;
 - a tensor whose probe disagreed is confirmed entry by entry (which gives the
   pattern of wrong entries the hints read) when that costs at most
-  ``CONFIRM_FLOORS`` floors or ``CONFIRM_SECONDS``, whichever is more; otherwise
-  bisection finds the wrong entries in ``2 log2 P + 8`` passes each;
+  ``CONFIRM_FLOORS`` floors; otherwise bisection finds the wrong entries in
+  ``2 log2 P + 8`` passes each;
 - when probing the tensors one by one would cost more than ``JOINT_FLOORS``
-  floors and ``JOINT_SECONDS``, one probe through all of them comes first
-  (:mod:`gradcheck.engine.joint`): its agreement clears them all in 4 passes.
+  floors, one probe through all of them comes first (:mod:`gradcheck.engine.joint`):
+  its agreement clears them all in 4 passes.
+
+A *small* example (a floor under ``SMALL_FLOOR`` seconds of CPU time, which is
+every example of a typical layer) spends a fixed number of passes instead:
+``SMALL_SWEEP_PASSES`` for the sweeps, ``SMALL_CONFIRM_PASSES`` for a
+confirmation, and no joint probe.  There, times are too short to measure against
+noise, and what a check with a given seed reports must not depend on how busy the
+machine is.
 """
 
 from __future__ import annotations
@@ -24,21 +30,21 @@ from dataclasses import dataclass
 from .finite_diff import CountingLoss
 from .verdict import sweep_passes
 
-__all__ = ["Budget", "SWEEP_FLOORS", "SWEEP_SECONDS", "CONFIRM_FLOORS", "CONFIRM_SECONDS", "JOINT_FLOORS",
-           "JOINT_SECONDS"]
+__all__ = ["Budget", "SMALL_FLOOR", "SMALL_SWEEP_PASSES", "SMALL_CONFIRM_PASSES", "SWEEP_FLOORS", "CONFIRM_FLOORS",
+           "JOINT_FLOORS"]
 
-#: Per-entry sweeps of agreeing tensors at the reported example: at most this many floors in all ...
+#: Below this floor (CPU seconds of one forward and one backward) an example is small.
+SMALL_FLOOR = 1e-3
+#: Small examples: per-entry sweeps of agreeing tensors, at most this many passes in all.
+SMALL_SWEEP_PASSES = 128
+#: Small examples: a disagreeing tensor is compared entry by entry up to this many passes.
+SMALL_CONFIRM_PASSES = 512
+#: Per-entry sweeps of agreeing tensors at the reported example: at most this many floors in all.
 SWEEP_FLOORS = 2.0
-#: ... or this many seconds, whichever is more.
-SWEEP_SECONDS = 0.002
-#: Confirming a disagreeing tensor entry by entry: at most this many floors ...
+#: Confirming a disagreeing tensor entry by entry: at most this many floors.
 CONFIRM_FLOORS = 32.0
-#: ... or this many seconds, whichever is more (small code: the pattern of wrong entries is cheap to get).
-CONFIRM_SECONDS = 0.01
-#: Probing tensors one by one (4 passes each) beyond this many floors ...
+#: Probing tensors one by one (4 passes each) beyond this many floors: one probe through all first.
 JOINT_FLOORS = 6.0
-#: ... and this many seconds: one probe through all of them first (4 passes in all).
-JOINT_SECONDS = 0.02
 
 
 @dataclass
@@ -53,26 +59,39 @@ class Budget:
     loss: CountingLoss
     backward_seconds: float
     spent_seconds: float = 0.0
+    spent_passes: int = 0
 
     @property
     def floor(self) -> float:
         """Seconds of one forward and one backward of the user's code (as called by the adapter)."""
         return self.backward_seconds + self.loss.pass_seconds()
 
+    @property
+    def small(self) -> bool:
+        return self.floor < SMALL_FLOOR
+
     def confirm(self, size: int) -> bool:
         """May a disagreeing tensor of ``size`` entries be compared entry by entry?"""
-        seconds = sweep_passes(size) * self.loss.pass_seconds()
-        return seconds <= max(CONFIRM_FLOORS * self.floor, CONFIRM_SECONDS)
+        passes = sweep_passes(size)
+        if self.small:
+            return passes <= SMALL_CONFIRM_PASSES
+        return passes * self.loss.pass_seconds() <= CONFIRM_FLOORS * self.floor
 
     def joint(self, tensors: int) -> bool:
         """Probe ``tensors`` parameters at once first, rather than one by one?"""
-        seconds = 4 * tensors * self.loss.pass_seconds()
-        return tensors > 1 and seconds > max(JOINT_FLOORS * self.floor, JOINT_SECONDS)
+        if self.small or tensors < 2:
+            return False
+        return 4 * tensors * self.loss.pass_seconds() > JOINT_FLOORS * self.floor
 
     def sweep(self, size: int) -> bool:
         """May an agreeing tensor be swept too?  Spends its share of the budget if so."""
-        seconds = sweep_passes(size) * self.loss.pass_seconds()
-        if self.spent_seconds + seconds > max(SWEEP_FLOORS * self.floor, SWEEP_SECONDS):
+        passes = sweep_passes(size)
+        seconds = passes * self.loss.pass_seconds()
+        if self.small:
+            if self.spent_passes + passes > SMALL_SWEEP_PASSES:
+                return False
+        elif self.spent_seconds + seconds > SWEEP_FLOORS * self.floor:
             return False
+        self.spent_passes += passes
         self.spent_seconds += seconds
         return True
