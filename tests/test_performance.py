@@ -86,7 +86,7 @@ def fixed_costs(monkeypatch, *, forward, backward, sweep_floors):
     monkeypatch.setattr(budget.CountingLoss, "pass_seconds", lambda self: forward)
     monkeypatch.setattr(budget.Budget, "floor", property(lambda self: forward + backward))
     monkeypatch.setattr(budget, "SWEEP_FLOORS", sweep_floors)
-    assert forward + backward >= budget.SMALL_FLOOR  # budgets in floors, not the small examples' passes
+    monkeypatch.setattr(budget, "SMALL_PARAMS", 0)  # budgets in floors, not the small examples' pass counts
 
 
 def test_agreeing_tensors_are_swept_only_within_the_budget(monkeypatch):
@@ -276,3 +276,15 @@ def test_a_joint_probe_that_disagrees_hands_over_to_the_tensors(monkeypatch):
     assert report.params["w"].worst[0][0] == np.unravel_index(321, (D, M))
     bisection = 2 * math.log2(D * M) + 8
     assert calls["forward"] <= 1 + 2 + 4 + 4 * 3 + bisection, calls
+
+
+def test_small_examples_spend_passes_not_time(monkeypatch):
+    """Below the size where times can be trusted, a busy machine changes nothing a seed reports."""
+    from gradcheck.engine import budget
+
+    dims = {"N": 2, "D": 5, "M": 8}  # 58 entries: every tensor swept within the small examples' passes
+    quick = gc.check_at(counting_affine()[0], dims).to_dict()
+    monkeypatch.setattr(budget.CountingLoss, "pass_seconds", lambda self: 10.0)  # as if every pass took 10 s
+    slow = gc.check_at(counting_affine()[0], dims).to_dict()
+    assert slow == quick
+    assert all(p["method"] == "entries" for p in slow["params"].values())

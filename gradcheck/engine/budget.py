@@ -15,12 +15,12 @@ decided by time measured against the floor, not by a count of entries:
   floors, one probe through all of them comes first (:mod:`gradcheck.engine.joint`):
   its agreement clears them all in 4 passes.
 
-A *small* example (a floor under ``SMALL_FLOOR`` seconds of CPU time, which is
-every example of a typical layer) spends a fixed number of passes instead:
+A *small* example (fewer than ``SMALL_PARAMS`` parameter entries, which is every
+example of a typical layer) spends a fixed number of passes instead:
 ``SMALL_SWEEP_PASSES`` for the sweeps, ``SMALL_CONFIRM_PASSES`` for a
 confirmation, and no joint probe.  There, times are too short to measure against
-noise, and what a check with a given seed reports must not depend on how busy the
-machine is.
+noise (a cold first call weighs more than the floor itself), and what a check with
+a given seed reports must not depend on how busy the machine is.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from .finite_diff import CountingLoss
 from .verdict import sweep_passes
 
-__all__ = ["Budget", "SMALL_FLOOR", "SMALL_SWEEP_PASSES", "SMALL_CONFIRM_PASSES", "SWEEP_FLOORS", "CONFIRM_FLOORS",
+__all__ = ["Budget", "SMALL_PARAMS", "SMALL_SWEEP_PASSES", "SMALL_CONFIRM_PASSES", "SWEEP_FLOORS", "CONFIRM_FLOORS",
            "JOINT_FLOORS"]
 
-#: Below this floor (CPU seconds of one forward and one backward) an example is small.
-SMALL_FLOOR = 1e-3
+#: Below this many parameter entries in all an example is small.
+SMALL_PARAMS = 100_000
 #: Small examples: per-entry sweeps of agreeing tensors, at most this many passes in all.
 SMALL_SWEEP_PASSES = 128
 #: Small examples: a disagreeing tensor is compared entry by entry up to this many passes.
@@ -58,6 +58,7 @@ class Budget:
 
     loss: CountingLoss
     backward_seconds: float
+    params: int = 0  # parameter entries in all
     spent_seconds: float = 0.0
     spent_passes: int = 0
 
@@ -68,7 +69,7 @@ class Budget:
 
     @property
     def small(self) -> bool:
-        return self.floor < SMALL_FLOOR
+        return self.params < SMALL_PARAMS
 
     def confirm(self, size: int) -> bool:
         """May a disagreeing tensor of ``size`` entries be compared entry by entry?"""

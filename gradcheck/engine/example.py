@@ -109,7 +109,7 @@ def analytic_phase(problem: Problem, outcome: Outcome, *, detectors_on: bool = T
     before = detectors.watch(problem)
     start = cpu_seconds()
     returned = problem.grads()
-    budget = Budget(loss, cpu_seconds() - start)
+    budget = Budget(loss, cpu_seconds() - start, params=sum(p.size for p in problem.params.values()))
     for finding in [*detectors.state_changes(problem, before, returned, saved), *problem.notes]:
         outcome.add(finding)
     gradients = read_gradients(returned, problem.params, source=source, names=problem.grad_keys)
