@@ -121,6 +121,10 @@ def _add_grade_parser(sub) -> None:
     grade.add_argument("--junitxml", type=Path, help="write JUnit XML, one test suite per student")
     grade.add_argument("--summary", type=Path, help="write a Markdown summary ($GITHUB_STEP_SUMMARY)")
     grade.add_argument("--gradescope", type=Path, help="write Gradescope's results.json (one submission)")
+    grade.add_argument("--isolation", choices=("auto", "namespaces", "userns", "uid", "none"), default="auto",
+                       help="how submissions are kept from the grader and each other (default auto: the strongest "
+                            "this machine permits, refusing if none is; 'none' grades without isolation and every "
+                            "output says so). See README, 'Threat model'")
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -132,10 +136,11 @@ def _grade(args) -> int:
     progress = None if args.quiet else _progress_bar
     result = grader.grade_folder(args.spec, args.submissions, jobs=args.jobs, seed=args.seed,
                                  vary_seed=args.vary_seed, examples=args.examples, timeout=args.timeout,
-                                 memory_mb=args.memory, progress=progress)
+                                 memory_mb=args.memory, progress=progress, isolation=args.isolation)
     if progress:
         print(file=sys.stderr)
     print(writers.console_table(result))
+    print(f"isolation: {result['isolation']} ({result['isolation_detail']})")
     if args.json:
         writers.write_json(result, args.json)
     if args.junitxml:
@@ -147,10 +152,18 @@ def _grade(args) -> int:
             writers.write_gradescope(result, args.gradescope)
         except ValueError as exc:
             raise GradcheckError(str(exc)) from None
+    _stamp_isolation(args, result)
     failures = grader.required_failures(result)
     for student, check_name in failures:
         print(f"required check failed: {student}: {check_name}", file=sys.stderr)
     return 130 if result["interrupted"] else (1 if failures else 0)
+
+
+def _stamp_isolation(args, result: dict) -> None:
+    """Every output file names the isolation the run had (JSON carries it as the field ``isolation``)."""
+    from .grade.isolation import stamp_outputs
+
+    stamp_outputs(result, junit=args.junitxml, markdown=args.summary, gradescope=args.gradescope)
 
 
 def _progress_bar(done: int, total: int, record: dict) -> None:
