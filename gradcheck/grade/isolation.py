@@ -41,10 +41,13 @@ answer for the process.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,7 +183,9 @@ def runtime_paths() -> list[Path]:
     found = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix), Path(sys.base_exec_prefix),
              Path(os.path.realpath(sys.executable)).parent, Path(sys.executable).parent,
              Path(gradcheck.__file__).resolve().parent, Path(numpy.__file__).resolve().parent.parent}
-    found.update(Path(p) for p in sys.path if p and os.path.isabs(p))
+    # What ``python -I`` sees (no current folder, no PYTHONPATH, no user site): never the grader's cwd.
+    found.update(Path(p) for p in sysconfig.get_paths().values())
+    found.update(Path(p) for p in site.getsitepackages())
     existing = sorted({p for p in found if p.exists() and str(p) != "/"})
     # A path inside another one is already there; /usr and friends are mounted whole anyway.
     return [p for p in existing if not any(q != p and q in p.parents for q in existing)]
@@ -288,6 +293,17 @@ def reap_uid(uid: int, attempts: int = 50) -> bool:
     return not _pids_of(uid)
 
 
+def tasks_of(uid: int) -> int:
+    """Processes and threads of ``uid`` now: what RLIMIT_NPROC counts."""
+    total = 0
+    for pid in _pids_of(uid):
+        try:
+            total += len(os.listdir(f"/proc/{pid}/task"))
+        except OSError:
+            pass
+    return total
+
+
 def _pids_of(uid: int) -> list[int]:
     """Live (not zombie) processes of ``uid``."""
     found = []
@@ -353,3 +369,37 @@ def _replace(path: Path, text: str) -> None:
     partial = path.with_name(path.name + ".stamping")
     partial.write_text(text, encoding="utf-8")
     os.replace(partial, path)
+
+
+#: Folders every user may write to: where a worker at the ``uid`` level can leave files behind.
+SHARED_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def remove_files_of(uid: int, roots: tuple[str, ...] = SHARED_FOLDERS) -> None:
+    """Delete what ``uid`` (a dedicated worker uid) left in the shared writable folders.
+
+    Only folders the uid could write to are entered (world-writable ones and its own),
+    so a large ``/tmp`` costs little.
+    """
+    for root in roots:
+        _remove_owned(Path(root), uid)
+
+
+def _remove_owned(folder: Path, uid: int) -> None:
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if info.st_uid == uid:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+        elif entry.is_dir(follow_symlinks=False) and info.st_mode & 0o002:
+            _remove_owned(Path(entry.path), uid)

@@ -232,6 +232,8 @@ class Sandbox:
             _wait_gone(self.ns_pid, 5)
         if self.uid is not None:
             iso.reap_uid(self.uid)
+            if self.isolation.level == "uid":  # with namespaces its /tmp was private and is gone
+                iso.remove_files_of(self.uid)
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -275,8 +277,18 @@ def _limits(memory_mb: int, cpu_seconds: float, processes: int | None):
 
 
 def _process_limit(level: str) -> int | None:
-    """RLIMIT_NPROC for the worker: its own uid's processes and threads (levels with a dedicated uid)."""
-    return iso.MAX_PROCESSES if level in ("namespaces", "uid") else None
+    """RLIMIT_NPROC for the worker: it counts the processes and threads of the worker's uid.
+
+    With a dedicated uid, that is the worker's alone (root, running bubblewrap, is
+    exempt).  In a user namespace the worker is the grader's uid, counted in the
+    namespace and, against the limit at its creation, outside: so the limit is what
+    that uid runs now plus the worker's share.
+    """
+    if level in ("namespaces", "uid"):
+        return iso.MAX_PROCESSES
+    if level == "userns":
+        return iso.tasks_of(os.getuid()) + iso.MAX_PROCESSES
+    return None
 
 
 def _namespace_pid(info_fd: int, deadline: float) -> int | None:
