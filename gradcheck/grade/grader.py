@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
-from .assignment import load_assignment
 from . import isolation as iso
+from .assignment import load_assignment
 from .sandbox import SandboxError, configure, kill_all
 from .session import grade_submission, student_id, unrun_record
 
@@ -65,7 +65,8 @@ class _Graders:
 
     def __init__(self, isolation: iso.Isolation):
         self.isolation = isolation
-        self.lock, self.running, self.stopped = threading.Lock(), set(), False
+        self.lock, self.stopped = threading.Lock(), False
+        self.running: set[subprocess.Popen] = set()
 
     def run(self, args: list[str], timeout: float) -> tuple[bytes, int | None, str] | None:
         """(record bytes, exit code, last line of stderr) of one grader, or None once stopped."""
@@ -191,7 +192,8 @@ def grade_folder(
         if graded is None or (interrupted and graded["status"] == "crashed"):
             results[student_id(path)] = _failed_record(path, specs, "interrupted", "grading was interrupted")
     ordered = [results[student_id(p)] for p in submissions]
-    return {"spec": str(spec_path), "isolation": level.level, "isolation_detail": level.detail, "seed": seed, "vary_seed": vary_seed, "examples": examples,
+    return {"spec": str(spec_path), "isolation": level.level, "isolation_detail": level.detail, "seed": seed,
+            "vary_seed": vary_seed, "examples": examples,
             "time": round(time.monotonic() - started, 3), "interrupted": interrupted,
             "checks": [{"name": s.name, "points": s.points, "required": s.required} for s in specs],
             "submissions": ordered}

@@ -53,8 +53,17 @@ from pathlib import Path
 
 from ..errors import GradcheckError
 
-__all__ = ["LEVELS", "Isolation", "IsolationUnavailable", "probe", "named", "worker_command", "worker_uid", "reap_uid",
-           "runtime_paths"]
+__all__ = [
+    "LEVELS",
+    "Isolation",
+    "IsolationUnavailable",
+    "named",
+    "probe",
+    "reap_uid",
+    "runtime_paths",
+    "worker_command",
+    "worker_uid",
+]
 
 #: Accepted by ``--isolation``; ``auto`` picks the first of these the machine allows (``none`` only when asked).
 LEVELS = ("namespaces", "userns", "uid", "none")
@@ -156,7 +165,7 @@ def _try(level: str) -> str | None:
     command = worker_command(level, [sys.executable, "-I", "-S", "-c", ""], workdir=Path("/"), uid=worker_uid())
     try:
         done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, timeout=10,
-                              env={"PATH": "/usr/bin:/bin"}, cwd="/")
+                              env={"PATH": "/usr/bin:/bin"}, cwd="/", check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"{command[0]} could not run: {exc}"
     if done.returncode != 0:

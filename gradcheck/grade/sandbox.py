@@ -28,8 +28,17 @@ from typing import Any
 from . import isolation as iso
 from . import wire
 
-__all__ = ["Sandbox", "SandboxError", "SandboxTimeout", "SandboxCrashed", "SandboxTooLarge", "OUTPUT_LIMIT",
-           "CLEAN_ENV", "configure", "current_isolation"]
+__all__ = [
+    "CLEAN_ENV",
+    "OUTPUT_LIMIT",
+    "Sandbox",
+    "SandboxCrashed",
+    "SandboxError",
+    "SandboxTimeout",
+    "SandboxTooLarge",
+    "configure",
+    "current_isolation",
+]
 
 #: Bytes of a submission's stdout/stderr kept for the report; the rest is counted and dropped.
 OUTPUT_LIMIT = 16 * 1024
@@ -131,7 +140,6 @@ class Sandbox:
         self.ns_pid: int | None = None
         self.home = Path(tempfile.mkdtemp(prefix="gradcheck-submission-"))
         work, scratch = self.home / "work", self.home / "tmp"
-        self.proc = None
         try:
             self.notes = _private_copy(submission, work)
         except SandboxTooLarge:
@@ -215,8 +223,6 @@ class Sandbox:
 
     def kill(self) -> None:
         """Kill the worker and everything it started, however forked, whatever signals it ignores."""
-        if self.proc is None:
-            return
         if self.ns_pid is not None:  # the namespace's first process: when it dies, the kernel kills the rest
             _signal(self.ns_pid)
         if self.proc.poll() is None:
