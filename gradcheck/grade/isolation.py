@@ -50,6 +50,7 @@ import sys
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import GradcheckError
 
@@ -330,7 +331,7 @@ def _pids_of(uid: int) -> list[int]:
     return found
 
 
-def stamp_outputs(result: dict, *, junit: Path | None = None, markdown: Path | None = None,
+def stamp_outputs(result: dict[str, Any], *, junit: Path | None = None, markdown: Path | None = None,
                   gradescope: Path | None = None) -> None:
     """Add the run's isolation to output files already written (JSON has it as the field ``isolation``).
 
