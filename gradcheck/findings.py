@@ -43,6 +43,7 @@ class Kind(str, Enum):
     CRASHED = "crashed"
     INTERRUPTED = "interrupted"
     FORWARD_MISMATCH = "forward-mismatch"
+    TOO_LARGE = "too-large"  # the submission exceeded the size or file count its copy may have
 
     # str() and format() give the value on every Python version (3.11 changed the mixin's).
     def __str__(self) -> str:
