@@ -225,8 +225,20 @@ def _marked_processes() -> list[str]:
     return left
 
 
-@pytest.fixture(scope="module")
-def hostile(tmp_path_factory):
+def _levels() -> list[str]:
+    """The strongest isolation here and, as root where it can run, the weaker ``uid`` level too."""
+    levels = ["auto"]
+    if os.geteuid() == 0 and isolation.probe("auto").level != "uid":
+        try:
+            isolation.probe("uid")
+            levels.append("uid")
+        except isolation.IsolationUnavailable:
+            pass  # Python lives where other users cannot read it (e.g. under /root)
+    return levels
+
+
+@pytest.fixture(scope="module", params=_levels())
+def hostile(request, tmp_path_factory):
     base = tmp_path_factory.mktemp("hostile")
     course, folder, out, cwd = base / "course", base / "submissions", base / "out", base / "cwd"
     for path in (course, folder, out, cwd):
@@ -254,6 +266,7 @@ def hostile(tmp_path_factory):
     started = time.monotonic()
     run = subprocess.run([sys.executable, "-m", "gradcheck.cli", "grade", "--spec", str(course / "assignment.py"),
                           str(folder), "--quiet", "--jobs", "2", "--timeout", str(TIMEOUT), "--examples", "5",
+                          "--isolation", request.param,
                           *(a for k, p in outputs.items() for a in (f"--{k}", str(p)))],
                          capture_output=True, text=True, cwd=cwd, env=env, timeout=300, check=False)
     elapsed = time.monotonic() - started
@@ -264,7 +277,7 @@ def hostile(tmp_path_factory):
     return {"run": run, "elapsed": elapsed, "before": before, "after": _tree_hashes(course, folder),
             "written": written, "later": _tree_hashes(out), "outputs": outputs, "cwd": cwd, "course": course,
             "subs": {s["id"]: s for s in result["submissions"]}, "result": result, "left": _marked_processes(),
-            "count": len(ATTACKS) + 3}
+            "count": len(ATTACKS) + 3, "asked": request.param}
 
 
 def _all_text(hostile) -> str:
@@ -275,6 +288,7 @@ def _all_text(hostile) -> str:
 def test_the_run_is_isolated_and_says_how(hostile):
     run, result = hostile["run"], hostile["result"]
     assert result["isolation"] in ("namespaces", "userns", "uid"), run.stdout
+    assert hostile["asked"] in ("auto", result["isolation"])
     assert f"isolation: {result['isolation']}" in run.stdout
     assert f'name="gradcheck.isolation" value="{result["isolation"]}"' in hostile["outputs"]["junitxml"].read_text()
     assert f"isolation: {result['isolation']}" in hostile["outputs"]["summary"].read_text()

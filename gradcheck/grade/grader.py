@@ -204,12 +204,15 @@ def _hidden_from_others(paths: list[Path]) -> Iterator[None]:
     """For the run, other users (the worker's uid) can neither list nor read these folders.
 
     Only the ``uid`` level needs it: with namespaces these folders are not in the
-    worker's view at all.  Shared folders (``/``, sticky ones like ``/tmp``) are left alone.
+    worker's view at all.  Shared folders (``/``, sticky ones like ``/tmp``) are left
+    alone, and so are folders holding Python or gradcheck (the worker must reach them).
     """
+    runtime = iso.runtime_paths()
     changed: list[tuple[Path, int]] = []
     for path in {(p if p.is_dir() else p.parent).resolve() for p in paths}:
         mode = os.stat(path).st_mode
-        if str(path) != "/" and not mode & stat.S_ISVTX and mode & 0o007:
+        holds_runtime = any(path == r or path in r.parents for r in runtime)
+        if str(path) != "/" and not mode & stat.S_ISVTX and mode & 0o007 and not holds_runtime:
             os.chmod(path, stat.S_IMODE(mode) & ~0o007)
             changed.append((path, stat.S_IMODE(mode)))
     try:
