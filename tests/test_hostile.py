@@ -387,3 +387,21 @@ def test_without_isolation_every_output_says_so(tmp_path):
     assert 'name="gradcheck.isolation" value="none"' in files["junitxml"].read_text()
     assert "NOT ISOLATED" in files["summary"].read_text()
     assert json.loads(files["gradescope"].read_text())["output"].startswith("isolation: none (NOT ISOLATED")
+
+
+def test_the_private_copy_follows_only_links_that_stay_inside(tmp_path):
+    from gradcheck.grade.sandbox import _private_copy
+
+    sub = tmp_path / "student"
+    (sub / "pkg").mkdir(parents=True)
+    (sub / "pkg" / "layers.py").write_text(CORRECT)
+    (sub / "layers.py").symlink_to("pkg/layers.py")  # inside: copied as a file
+    (sub / "secret.txt").symlink_to(tmp_path / "outside.txt")
+    (tmp_path / "outside.txt").write_text(SECRET)
+    (sub / "up").symlink_to(tmp_path, target_is_directory=True)
+    notes = _private_copy(sub, tmp_path / "copy")
+    copy = tmp_path / "copy"
+    assert (copy / "layers.py").read_text() == CORRECT and not (copy / "layers.py").is_symlink()
+    assert not (copy / "secret.txt").exists() and not (copy / "up").exists()
+    assert sorted(notes) == ["secret.txt is a symlink leading out of the submission: not copied",
+                             "up is a symlink to a folder: not copied"]

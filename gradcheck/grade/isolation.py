@@ -48,6 +48,7 @@ import site
 import subprocess
 import sys
 import sysconfig
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -290,7 +291,9 @@ def reap_uid(uid: int, attempts: int = 50) -> bool:
     for _ in range(attempts):
         if not _pids_of(uid):
             return True
-        pid = os.fork()
+        with warnings.catch_warnings():  # 3.12 warns about fork in a threaded process: the child only makes syscalls
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
         if pid == 0:  # the child only makes system calls, then leaves without running anything of the parent
             try:
                 os.setgroups([])

@@ -351,6 +351,8 @@ def _private_copy(submission: Path, work: Path) -> list[str]:
     notes: list[str] = []
     files = size = 0
     for folder, dirs, names in os.walk(root):
+        for linked in sorted(d for d in dirs if os.path.islink(os.path.join(folder, d))):
+            notes.append(f"{(Path(folder) / linked).relative_to(root)} is a symlink to a folder: not copied")
         dirs[:] = [d for d in dirs if d not in ("__pycache__", ".git") and not os.path.islink(os.path.join(folder, d))]
         target_dir = work / Path(folder).relative_to(root)
         target_dir.mkdir(exist_ok=True)
