@@ -6,8 +6,8 @@ strongest one the machine permits):
 ``namespaces``
     The grader is root with CAP_SYS_ADMIN (a CI runner, a VM).  bubblewrap builds new
     PID, network, IPC, UTS and mount namespaces whose filesystem holds only Python,
-    its packages (read-only), the private copy of the submission and a private
-    ``/tmp``; inside, ``setpriv`` drops to a dedicated uid/gid (one per grader
+    its packages and the private copy of the submission (read-only), and a private
+    ``/tmp`` of bounded size, the only place it can write; inside, ``setpriv`` drops to a dedicated uid/gid (one per grader
     process, no passwd entry, no supplementary groups, no capabilities,
     no_new_privs) before the worker starts.
 ``userns``
@@ -48,6 +48,7 @@ import site
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,12 +165,14 @@ def _try(level: str) -> str | None:
         return (f"{unreadable[0]} (Python or its packages) is not readable by other users; "
                 "install gradcheck in a virtualenv outside /root, or chmod o+rx it")
     # Python itself, started the way the worker will be: it proves the uid can reach the runtime too.
-    command = worker_command(level, [sys.executable, "-I", "-S", "-c", ""], workdir=Path("/"), uid=worker_uid())
-    try:
-        done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, timeout=10,
-                              env={"PATH": "/usr/bin:/bin"}, cwd="/", check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"{command[0]} could not run: {exc}"
+    with tempfile.TemporaryDirectory(prefix="gradcheck-probe-") as empty:
+        command = worker_command(level, [sys.executable, "-I", "-S", "-c", ""], workdir=Path(empty),
+                                 uid=worker_uid())
+        try:
+            done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, timeout=10,
+                                  env={"PATH": "/usr/bin:/bin"}, cwd="/", check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"{command[0]} could not run: {exc}"
     if done.returncode != 0:
         message = (done.stderr.decode(errors="replace").strip().splitlines() or [f"exit code {done.returncode}"])[-1]
         return f"{Path(command[0]).name} failed: {message}"
@@ -277,7 +280,7 @@ def _filesystem(workdir: Path, scratch_mb: int) -> list[str]:
                 args += ["--perms", "0755", "--dir", str(parent)]
         args += ["--ro-bind", str(path), str(path)]
     args += ["--proc", "/proc", "--dev", "/dev", "--size", str(scratch_mb * 1024 * 1024), "--perms", "1777",
-             "--tmpfs", "/tmp", "--bind", str(workdir), SUBMISSION_DIR]
+             "--tmpfs", "/tmp", "--ro-bind", str(workdir), SUBMISSION_DIR]
     return args
 
 

@@ -146,10 +146,7 @@ class Sandbox:
             shutil.rmtree(self.home, ignore_errors=True)
             raise
         scratch.mkdir(mode=0o700)
-        if self.uid is not None:  # the dedicated uid owns its copy and scratch, nothing else
-            os.chmod(self.home, 0o711)
-            for path in (work, scratch, *work.rglob("*")):
-                os.lchown(path, self.uid, self.uid)
+        _open_to_worker(self.home, work, scratch, level, self.uid)
         to_worker_r, self._to_worker = os.pipe()
         self._from_worker, from_worker_w = os.pipe()
         info_r, info_w = os.pipe()
@@ -332,6 +329,26 @@ def _wait_gone(pid: int, seconds: float) -> None:
         except (OSError, IndexError):
             return
         time.sleep(0.01)
+
+
+def _open_to_worker(home: Path, work: Path, scratch: Path, level: str, uid: int | None) -> None:
+    """The worker may read its copy, never change it; it writes only to its scratch (bounded with namespaces).
+
+    With namespaces the copy is mounted read-only and ``home`` stays the grader's
+    alone; at the ``uid`` level the copy is group-readable by the worker's own gid
+    only, and the scratch is the worker's.
+    """
+    if level in ("none", "userns") or uid is None:
+        return
+    inside = level == "namespaces"
+    for path in (work, *work.rglob("*")):
+        is_dir = path.is_dir()
+        if not inside:
+            os.lchown(path, 0, uid)
+        os.chmod(path, (0o755 if inside else 0o750) if is_dir else (0o644 if inside else 0o640))
+    if not inside:
+        os.chmod(home, 0o711)
+        os.lchown(scratch, uid, uid)
 
 
 def _private_copy(submission: Path, work: Path) -> list[str]:
