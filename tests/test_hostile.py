@@ -405,3 +405,15 @@ def test_the_private_copy_follows_only_links_that_stay_inside(tmp_path):
     assert not (copy / "secret.txt").exists() and not (copy / "up").exists()
     assert sorted(notes) == ["secret.txt is a symlink leading out of the submission: not copied",
                              "up is a symlink to a folder: not copied"]
+
+
+def test_with_no_isolation_possible_auto_refuses_and_says_how_to_get_one(monkeypatch):
+    monkeypatch.setattr(isolation, "_CACHE", {"namespaces": "bwrap is not installed",
+                                              "userns": "bwrap is not installed",
+                                              "uid": "needs the grader to run as root"})
+    with pytest.raises(isolation.IsolationUnavailable) as refused:
+        isolation.probe("auto")
+    message = str(refused.value)
+    assert "namespaces: bwrap is not installed" in message and "uid: needs the grader to run as root" in message
+    assert "apt-get install bubblewrap" in message and "--isolation none" in message
+    assert isolation.probe("none").level == "none"  # only when asked for by name
