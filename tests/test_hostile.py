@@ -10,8 +10,10 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import uuid
@@ -262,7 +264,10 @@ def hostile(request, tmp_path_factory):
     for i in range(1001):
         (folder / "too_large" / f"data{i}.txt").write_text("x")
     before = _tree_hashes(course, folder)
-    env = dict(os.environ, SECRET_TOKEN=SECRET)
+    # The graders' temporary folder, to see that nothing is left in it (0711: the uid level's worker passes through).
+    scratch = Path(tempfile.mkdtemp(prefix="gradcheck-hostile-tmp-", dir="/tmp"))
+    scratch.chmod(0o711)
+    env = dict(os.environ, SECRET_TOKEN=SECRET, TMPDIR=str(scratch))
     started = time.monotonic()
     run = subprocess.run([sys.executable, "-m", "gradcheck.cli", "grade", "--spec", str(course / "assignment.py"),
                           str(folder), "--quiet", "--jobs", "2", "--timeout", str(TIMEOUT), "--examples", "5",
@@ -272,11 +277,14 @@ def hostile(request, tmp_path_factory):
     elapsed = time.monotonic() - started
     written = _tree_hashes(out)
     time.sleep(1.0)  # a daemon that survived would rewrite the outputs now
+    leftovers = sorted(p.name for p in scratch.iterdir())
+    shutil.rmtree(scratch, ignore_errors=True)
     assert outputs["json"].is_file(), run.stdout + run.stderr
     result = json.loads(outputs["json"].read_text())
     return {"run": run, "elapsed": elapsed, "before": before, "after": _tree_hashes(course, folder),
             "written": written, "later": _tree_hashes(out), "outputs": outputs, "cwd": cwd, "course": course,
             "subs": {s["id"]: s for s in result["submissions"]}, "result": result, "left": _marked_processes(),
+            "leftovers": leftovers,
             "count": len(ATTACKS) + 3, "asked": request.param}
 
 
@@ -319,6 +327,7 @@ def test_nothing_outside_the_copies_changed(hostile):
 
 def test_no_process_outlives_the_run(hostile):
     assert hostile["left"] == []
+    assert hostile["leftovers"] == [], "every private copy and scratch is removed"
 
 
 def test_no_secret_and_nothing_protected_reaches_an_output(hostile):

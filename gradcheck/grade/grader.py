@@ -33,7 +33,7 @@ from typing import Any
 from ..errors import SpecError
 from . import isolation as iso
 from .assignment import load_assignment
-from .sandbox import SandboxError, configure, kill_all
+from .sandbox import SandboxError, configure, kill_all, remove_homes_of
 from .session import grade_submission, student_id, unrun_record
 
 __all__ = ["find_submissions", "grade_folder", "required_failures"]
@@ -71,6 +71,7 @@ class _Graders:
     def run(self, args: list[str], timeout: float) -> tuple[bytes, int | None, str] | None:
         """(record bytes, exit code, last line of stderr) of one grader, or None once stopped."""
         read_fd, write_fd = os.pipe()
+        started = time.monotonic()
         with tempfile.TemporaryFile() as errors:
             with self.lock:
                 if self.stopped:
@@ -86,25 +87,26 @@ class _Graders:
                 record = _read_record(read_fd, time.monotonic() + timeout)
             finally:
                 os.close(read_fd)
-                self._end(proc)
+                self._end(proc, overdue=time.monotonic() >= started + timeout)
             errors.seek(0)
             last = errors.read()[-4096:].decode("utf-8", errors="replace").strip().splitlines()[-1:]
         return record, proc.returncode, (last or [""])[0]
 
-    def _end(self, proc: subprocess.Popen) -> None:
+    def _end(self, proc: subprocess.Popen, *, overdue: bool) -> None:
         """The grader, and every process of its submission, is gone when this returns."""
         try:
-            proc.wait(timeout=2)
+            proc.wait(timeout=0 if overdue else 2)
         except subprocess.TimeoutExpired:
             proc.terminate()  # SIGTERM: the grader kills its sandbox, then exits
             try:
-                proc.wait(timeout=3)
+                proc.wait(timeout=1 if overdue else 3)
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         if self.isolation.level in ("namespaces", "uid"):
             iso.reap_uid(iso.worker_uid(proc.pid))  # its worker's dedicated uid, even if the grader died first
+        remove_homes_of(proc.pid)  # the copies of a grader that was killed before cleaning up
         with self.lock:
             self.running.discard(proc)
 

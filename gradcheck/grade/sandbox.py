@@ -123,9 +123,21 @@ LIVE: set[Sandbox] = set()
 
 
 def kill_all() -> None:
-    """Kill every sandbox this process started (the grader is being stopped)."""
+    """Kill every sandbox this process started and remove its copy (the grader is being stopped)."""
     for sandbox in list(LIVE):
         sandbox.kill()
+        shutil.rmtree(sandbox.home, ignore_errors=True)
+
+
+def home_prefix(pid: int | None = None) -> str:
+    """Sandboxes of grader process ``pid`` live in temporary folders named so (found again if it is killed)."""
+    return f"gradcheck-submission-{os.getpid() if pid is None else pid}-"
+
+
+def remove_homes_of(pid: int) -> None:
+    """Remove what a grader process that was killed left of its sandboxes."""
+    for home in Path(tempfile.gettempdir()).glob(home_prefix(pid) + "*"):
+        shutil.rmtree(home, ignore_errors=True)
 
 
 class Sandbox:
@@ -138,7 +150,7 @@ class Sandbox:
         level = self.isolation.level
         self.uid = iso.worker_uid() if level in ("namespaces", "uid") else None
         self.ns_pid: int | None = None
-        self.home = Path(tempfile.mkdtemp(prefix="gradcheck-submission-"))
+        self.home = Path(tempfile.mkdtemp(prefix=home_prefix()))
         work, scratch = self.home / "work", self.home / "tmp"
         try:
             self.notes = _private_copy(submission, work)
