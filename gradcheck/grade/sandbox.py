@@ -154,7 +154,7 @@ class Sandbox:
         work, scratch = self.home / "work", self.home / "tmp"
         try:
             self.notes = _private_copy(submission, work)
-        except SandboxTooLarge:
+        except BaseException:
             shutil.rmtree(self.home, ignore_errors=True)
             raise
         scratch.mkdir(mode=0o700)
@@ -398,7 +398,10 @@ def _private_copy(submission: Path, work: Path) -> list[str]:
             if files > MAX_COPY_FILES or size > MAX_COPY_BYTES:
                 raise SandboxTooLarge(f"the submission is too large to grade: more than {MAX_COPY_FILES} files or "
                                       f"{MAX_COPY_BYTES // 2**20} MB (remove data sets, virtualenvs and caches)")
-            shutil.copyfile(real, target_dir / name)
+            try:
+                shutil.copyfile(real, target_dir / name)
+            except OSError as exc:
+                notes.append(f"{source.relative_to(root)} could not be read ({exc.strerror}): not copied")
     return notes
 
 
