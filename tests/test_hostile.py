@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -426,3 +427,34 @@ def test_with_no_isolation_possible_auto_refuses_and_says_how_to_get_one(monkeyp
     assert "namespaces: bwrap is not installed" in message and "uid: needs the grader to run as root" in message
     assert "apt-get install bubblewrap" in message and "--isolation none" in message
     assert isolation.probe("none").level == "none"  # only when asked for by name
+
+
+def test_a_grader_out_of_time_is_stopped_with_everything_its_submission_started(tmp_path, monkeypatch):
+    from gradcheck.grade import grader
+
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "slow.py").write_text(SPAWN.format(marker=MARKER) + "spawn()\nimport time\ntime.sleep(60)\n"
+                                               + NOTHING)
+    (tmp_path / "spec.py").write_text(SPEC.format(marker=MARKER).replace("from reference import affine_forward",
+                                                                          "affine_forward = None"))
+    monkeypatch.setattr(grader, "GRACE", 5.0 - 30)  # the main process gives up on the grader after 5 s
+    seen, done = [], threading.Event()
+
+    def watch() -> None:  # proves the submission's child was running when its grader was given up on
+        while not done.is_set() and not seen:
+            seen.extend(_marked_processes())
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    started = time.monotonic()
+    try:
+        result = grader.grade_folder(tmp_path / "spec.py", tmp_path / "subs", jobs=1, seed=0, vary_seed=False,
+                                     examples=5, timeout=30, memory_mb=2048)
+    finally:
+        done.set()
+        watcher.join()
+    assert time.monotonic() - started < 12
+    sub = result["submissions"][0]
+    assert sub["status"] == "timeout" and sub["score"] == 0
+    assert seen and _marked_processes() == []

@@ -68,8 +68,8 @@ class _Graders:
         self.lock, self.stopped = threading.Lock(), False
         self.running: set[subprocess.Popen] = set()
 
-    def run(self, args: list[str], timeout: float) -> tuple[bytes, int | None, str] | None:
-        """(record bytes, exit code, last line of stderr) of one grader, or None once stopped."""
+    def run(self, args: list[str], timeout: float) -> tuple[bytes, int | None, str, bool] | None:
+        """(record bytes, exit code, last line of stderr, out of time) of one grader, or None once stopped."""
         read_fd, write_fd = os.pipe()
         started = time.monotonic()
         with tempfile.TemporaryFile() as errors:
@@ -87,10 +87,11 @@ class _Graders:
                 record = _read_record(read_fd, time.monotonic() + timeout)
             finally:
                 os.close(read_fd)
-                self._end(proc, overdue=time.monotonic() >= started + timeout)
+                overdue = time.monotonic() >= started + timeout
+                self._end(proc, overdue=overdue)
             errors.seek(0)
             last = errors.read()[-4096:].decode("utf-8", errors="replace").strip().splitlines()[-1:]
-        return record, proc.returncode, (last or [""])[0]
+        return record, proc.returncode, (last or [""])[0], overdue
 
     def _end(self, proc: subprocess.Popen, *, overdue: bool) -> None:
         """The grader, and every process of its submission, is gone when this returns."""
@@ -138,13 +139,13 @@ def _grade_in_process(graders: _Graders, path: Path, spec_path: Path, specs, see
     done = graders.run(args, timeout + GRACE)
     if done is None:
         return _failed_record(path, specs, "interrupted", "grading was interrupted")
-    record, code, last_error = done
+    record, code, last_error, overdue = done
     try:
         return json.loads(record)
     except ValueError:
         if graders.stopped:
             return _failed_record(path, specs, "interrupted", "grading was interrupted")
-        if code is None or code == -signal.SIGKILL or not record and code == -signal.SIGTERM:
+        if overdue:
             return _failed_record(path, specs, "timeout", "grading this submission did not finish in time")
         return _failed_record(path, specs, "crashed",
                               f"the grader process failed: {last_error or f'exit code {code}'}")
