@@ -315,8 +315,9 @@ def test_honest_classmates_keep_full_marks(hostile):
                                   and n != "outlive_pipes"])
 def test_an_attack_that_implements_nothing_earns_nothing(hostile, name):
     sub = hostile["subs"][name]
-    # Writing into its own message pipe (all that /proc/*/fd reaches) only breaks its own grading.
-    assert sub["score"] == 0 and sub["status"] in ("failed", "import-error", "crashed"), sub
+    # Writing into its own message pipes (all that /proc/*/fd reaches) only breaks its own grading.
+    broken_own_channel = ("crashed", "timeout") if name == "forge_fd" else ()
+    assert sub["score"] == 0 and sub["status"] in ("failed", "import-error", *broken_own_channel), sub
 
 
 def test_nothing_outside_the_copies_changed(hostile):
