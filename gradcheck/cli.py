@@ -12,14 +12,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .checking import check
+from .checking import check, check_at
 from .declare.calls import describe_exception
 from .declare.functional import get_check
 from .errors import GradcheckError
@@ -70,10 +73,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser("demo", help="check the bundled reference models and print their reports")
     _add_run_options(demo)
+    demo.add_argument("--html", type=Path, help="also write the reports as one HTML page, the bugs as pictures")
     run = sub.add_parser("check", help="check FILE.py (all its checks, declared or inferred), FILE.py::NAME "
                                        "or package.module:NAME")
     run.add_argument("targets", nargs="+", metavar="TARGET")
     _add_run_options(run)
+    run.add_argument("--spec", type=Path, help="an assignment spec declaring the targets (no decorator needed)")
+    run.add_argument("--at", metavar="DIMS", help="check one configuration, like --at N=1,D=2 (no search)")
+    run.add_argument("--nasty", action="store_true", help="with --at: the nasty values of that example")
     suggest = sub.add_parser("suggest", help="print the declarations inferred from docstrings and annotations")
     suggest.add_argument("file", type=Path, help="a .py file of undecorated layers")
     suggest.add_argument("--write", action="store_true", help="insert the inferred decorators into the file")
@@ -86,6 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _grade(args)
         if args.command == "suggest":
             return _suggest(args)
+        if args.command == "spec":
+            return _spec_check(args)
+        if args.command == "merge":
+            return _merge(args)
         return _check(args)
     except GradcheckError as err:
         print(f"gradcheck: {err}", file=sys.stderr)
@@ -114,68 +125,202 @@ def _add_grade_parser(sub) -> None:
     grade.add_argument("--jobs", type=_positive_int, default=1, help="submissions graded at once (default 1)")
     grade.add_argument("--timeout", type=float, default=60.0, help="seconds per submission (default 60)")
     grade.add_argument("--memory", type=_positive_int, default=2048, help="MB of memory per submission (default 2048)")
-    grade.add_argument("--examples", type=_positive_int, default=30, help="examples per check (default 30)")
+    grade.add_argument("--examples", type=_positive_int, default=50, help="examples per check (default 50)")
     grade.add_argument("--seed", type=int, default=0, help="seed of every check (default 0: the same for everyone)")
     grade.add_argument("--vary-seed", action="store_true", help="a different seed per student, derived from --seed")
-    grade.add_argument("--json", type=Path, help="write the full results as JSON")
-    grade.add_argument("--junitxml", type=Path, help="write JUnit XML, one test suite per student")
-    grade.add_argument("--summary", type=Path, help="write a Markdown summary ($GITHUB_STEP_SUMMARY)")
-    grade.add_argument("--gradescope", type=Path, help="write Gradescope's results.json (one submission)")
     grade.add_argument("--isolation", choices=("auto", "namespaces", "userns", "uid", "none"), default="auto",
                        help="how submissions are kept from the grader and each other (default auto: the strongest "
                             "this machine permits, refusing if none is; 'none' grades without isolation and every "
                             "output says so). See README, 'Threat model'")
+    _add_output_options(grade)
+    grade.add_argument("-v", "--verbose", action="store_true", help="print each failed check's per-parameter table")
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
+    grade.add_argument("--shard", metavar="K/N", help="grade the K-th of N shares of the class (merge the "
+                       "shards' --json with gradcheck merge)")
+    grade.add_argument("--solution", type=Path, help="the instructor's solution: graded first, nobody is graded "
+                       "unless it gets full marks")
+    merge = sub.add_parser("merge", help="merge the --json of shards (gradcheck grade --shard K/N) into one run's")
+    merge.add_argument("shards", nargs="+", type=Path, help="the JSON of every shard")
+    _add_output_options(merge)
+    merge.add_argument("-v", "--verbose", action="store_true", help="print each failed check's per-parameter table")
+    spec = sub.add_parser("spec", help="check an assignment spec: gradcheck spec check spec.py --solution DIR")
+    spec.add_argument("action", choices=["check"])
+    spec.add_argument("spec", type=Path, help="the assignment: a file with CHECKS = [gc.spec(...)]")
+    spec.add_argument("--solution", type=Path, help="the instructor's solution, which must get full marks")
+    spec.add_argument("--timeout", type=float, default=60.0, help="seconds for the solution (default 60)")
+    spec.add_argument("--memory", type=_positive_int, default=2048, help="MB of memory (default 2048)")
+    spec.add_argument("--examples", type=_positive_int, default=50, help="examples per check (default 50)")
+    spec.add_argument("--seed", type=int, default=0, help="seed of every check (default 0)")
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", type=Path, help="write the full results as JSON")
+    parser.add_argument("--junitxml", type=Path, help="write JUnit XML, one test suite per student")
+    parser.add_argument("--summary", type=Path, help="write a Markdown summary ($GITHUB_STEP_SUMMARY)")
+    parser.add_argument("--gradescope", type=Path, help="write Gradescope's results.json (one submission)")
+    parser.add_argument("--html", type=Path, help="write a class dashboard: score histogram, pass rates, "
+                                                  "common mistakes, every student's reports")
 
 
 def _grade(args) -> int:
-    from .grade import grader, writers
+    from .grade import grader, merge
 
     if args.timeout <= 0:
         raise GradcheckError(f"--timeout must be a positive number of seconds, got {args.timeout}")
+    everyone = grader.find_submissions(args.submissions)
+    if args.gradescope and len(everyone) != 1:
+        raise GradcheckError(f"--gradescope writes the results of exactly one submission, and {args.submissions} "
+                             f"holds {len(everyone)}: grade each one on its own")
+    shard = merge.parse_shard(args.shard) if args.shard else None
+    _isolate(args.isolation)
+    if _spec_gate(args):
+        return 2
     progress = None if args.quiet else _progress_bar
     result = grader.grade_folder(args.spec, args.submissions, jobs=args.jobs, seed=args.seed,
                                  vary_seed=args.vary_seed, examples=args.examples, timeout=args.timeout,
-                                 memory_mb=args.memory, progress=progress, isolation=args.isolation)
-    if progress:
+                                 memory_mb=args.memory, progress=progress,
+                                 select=(lambda subs: merge.shard_of(subs, shard)) if shard else None,
+                                 isolation=args.isolation)
+    if shard:
+        from .grade.session import student_id
+
+        result["shard"] = merge.shard_info([student_id(p) for p in everyone], shard)
+    if progress and sys.stderr.isatty():
         print(file=sys.stderr)
-    print(writers.console_table(result))
-    print(f"isolation: {result['isolation']} ({result['isolation_detail']})")
-    if args.json:
-        writers.write_json(result, args.json)
-    if args.junitxml:
-        writers.write_junit(result, args.junitxml)
-    if args.summary:
-        writers.write_markdown(result, args.summary)
-    if args.gradescope:
-        try:
-            writers.write_gradescope(result, args.gradescope)
-        except ValueError as exc:
-            raise GradcheckError(str(exc)) from None
-    _stamp_isolation(args, result)
+    return _finish(result, args)
+
+
+def _merge(args) -> int:
+    """``gradcheck merge SHARD.json... --json ...``: the shards' results as one run's."""
+    from .grade import merge
+
+    return _finish(merge.merge_results(merge.load_results(args.shards)), args)
+
+
+def _finish(result: dict, args) -> int:
+    """Print and write the results; the exit code of the run."""
+    from .grade import gate, grader, writers
+
+    def table(result: dict) -> str:
+        # The isolation first: the table's last line is the totals and the time.
+        isolation = f"isolation: {result['isolation']} ({result['isolation_detail']})\n" if "isolation" in result else ""
+        return isolation + writers.console_table(result, verbose=args.verbose)
+
+    outputs = [(table, None, "the console table"), (writers.write_json, args.json, "--json"),
+               (writers.write_junit, args.junitxml, "--junitxml"), (writers.write_markdown, args.summary, "--summary"),
+               (writers.write_gradescope, args.gradescope, "--gradescope"),
+               (lambda result, path: _write_html(path, "class", result), args.html, "--html")]
+    with _deferred_interrupts() as interrupts:
+        failed = _write_outputs(result, outputs)
+        failed += _stamp_isolation(args, result)
     failures = grader.required_failures(result)
     for student, check_name in failures:
         print(f"required check failed: {student}: {check_name}", file=sys.stderr)
-    return 130 if result["interrupted"] else (1 if failures else 0)
+    spec_errors = gate.spec_errors(result)
+    for line in spec_errors:
+        print(f"spec error: {line}", file=sys.stderr)
+    if spec_errors:
+        print("gradcheck: these are mistakes of the spec, not of the students: fix the spec and grade again "
+              "(`gradcheck spec check SPEC --solution DIR` finds most before grading)", file=sys.stderr)
+    if result["interrupted"] or interrupts:
+        return 130
+    return 2 if failed or spec_errors else (1 if failures else 0)
 
 
-def _stamp_isolation(args, result: dict) -> None:
-    """Every output file names the isolation the run had (JSON carries it as the field ``isolation``)."""
+def _spec_gate(args) -> list[str]:
+    """Spec mistakes and what the solution fails, printed; nobody is graded when there are any."""
+    from .grade import gate
+    from .grade.assignment import load_assignment
+
+    problems = gate.gate_problems(load_assignment(args.spec), args.solution, seed=args.seed,
+                                  examples=args.examples, timeout=args.timeout, memory_mb=args.memory)
+    for line in problems:
+        print(f"gradcheck: {line}", file=sys.stderr)
+    if problems:
+        print(f"gradcheck: {args.spec} cannot grade anyone until this is fixed; nothing was graded", file=sys.stderr)
+    return problems
+
+
+def _spec_check(args) -> int:
+    """``gradcheck spec check SPEC [--solution DIR]``: the gate alone."""
+    if args.timeout <= 0:
+        raise GradcheckError(f"--timeout must be a positive number of seconds, got {args.timeout}")
+    if _spec_gate(args):
+        return 2
+    what = f" and {args.solution} gets full marks" if args.solution else " (give --solution DIR to grade it too)"
+    print(f"{args.spec}: no mistake found{what}")
+    return 0
+
+
+def _write_outputs(result: dict, outputs: list) -> int:
+    """Write every requested output; one that fails is reported and never stops the others."""
+    failed = 0
+    for write, path, what in outputs:
+        try:
+            if path is None and what == "the console table":
+                print(write(result), flush=True)
+            elif path is not None:
+                write(result, path)
+        except Exception as exc:  # a full disk, a missing permission, a bug: say which and go on
+            failed += 1
+            target = f"{what} {path}" if path is not None else what
+            print(f"gradcheck: could not write {target}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return failed
+
+
+@contextlib.contextmanager
+def _deferred_interrupts():
+    """Ctrl-C or SIGTERM while the results are written is acted on once they all are."""
+    seen: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: seen.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield seen
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _isolate(level: str) -> None:
+    """Every submission this run starts, the solution's too, is isolated at ``level`` (refused if impossible)."""
+    from .grade import isolation, sandbox
+
+    sandbox.configure(isolation.probe(level))
+
+
+def _stamp_isolation(args, result: dict) -> int:
+    """Every output file names the isolation the run had (JSON carries it as the field ``isolation``); failures."""
     from .grade.isolation import stamp_outputs
 
-    stamp_outputs(result, junit=args.junitxml, markdown=args.summary, gradescope=args.gradescope)
+    if "isolation" not in result:
+        return 0
+    try:
+        stamp_outputs(result, junit=args.junitxml, markdown=args.summary, gradescope=args.gradescope)
+    except Exception as exc:  # like any output: said, never stopping the run's exit code from being given
+        print(f"gradcheck: could not add the isolation to the outputs: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _progress_bar(done: int, total: int, record: dict) -> None:
+    """A bar redrawn in place on a terminal; one plain line per submission in a CI log."""
+    from .grade.safetext import printable
+
+    student = printable(record["id"])
+    if not sys.stderr.isatty():
+        score = f"{round(record['score'], 2):g}/{round(record['max_score'], 2):g}"
+        print(f"[{done}/{total}] {student}: {record['status']}, {score}", file=sys.stderr, flush=True)
+        return
     width = 30
     filled = width * done // total
-    print(f"\r[{'#' * filled}{' ' * (width - filled)}] {done}/{total} {record['id'][:20]:20} {record['status']:12}",
+    print(f"\r[{'#' * filled}{' ' * (width - filled)}] {done}/{total} {student[:20]:20} {record['status']:12}",
           end="", file=sys.stderr, flush=True)
 
 
 def _demo(args) -> int:
     surprises = 0
     started = time.perf_counter()
+    records = []
     for module_name, name, expected, what in DEMO:
         target = getattr(importlib.import_module(module_name), name)
         t0 = time.perf_counter()
@@ -185,19 +330,67 @@ def _demo(args) -> int:
         print(f"== {module_name}.{name}: {what}  [{verdict}, {time.perf_counter() - t0:.2f} s]")
         print(report)
         print()
+        records.append({**report.to_dict(), "id": f"{module_name}.{name}", "description": f"{what} [{verdict}]"})
+        if args.html and not report.ok:
+            records += _larger_picture(target, f"{module_name}.{name}", args.seed)
     total = time.perf_counter() - started
     print(f"{len(DEMO)} checks in {total:.1f} s; {len(DEMO) - surprises} verdicts as expected")
+    if args.html:
+        _write_html(args.html, "demo", {"seed": args.seed, "checks": records})
     return 1 if surprises else 0
 
 
+def _larger_picture(target, name: str, seed: int) -> list[dict]:
+    """The same bug at the top of every dimension's range: the smallest failing example is
+    the clearest to debug, a larger one shows the pattern of wrong entries."""
+    space = get_check(target).space
+    combos = space.combinations()
+    dims = {**{n: hi for n, (_, hi) in space.ranged.items()}, **(combos[-1] if combos else {})}
+    try:
+        report = check_at(target, dims, seed=seed)
+    except GradcheckError:
+        return []  # the largest dims break a constraint between dimensions: no second picture
+    if report.ok:
+        return []
+    return [{**report.to_dict(), "id": f"{name} (larger)", "ok": False,
+             "description": "the same bug at the largest dims of its ranges, to show its pattern"}]
+
+
+def _write_html(path: Path, kind: str, data: dict) -> None:
+    """The class dashboard or the page of the demo's reports (gradcheck.report.html)."""
+    from .report.html import render_checks_page, render_class_page
+
+    text = render_class_page(data) if kind == "class" else render_checks_page(data, title="gradcheck demo")
+    try:  # atomically, like the other results files: never half a page under the final name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    except OSError as exc:
+        raise GradcheckError(f"could not write --html {path}: {exc.strerror or exc}") from None
+    print(f"wrote {path}", file=sys.stderr)
+
+
 def _check(args) -> int:
+    specs = None
+    if args.spec:
+        from .grade.assignment import load_assignment
+
+        specs = load_assignment(args.spec)
     failed = 0
     for spec in args.targets:
         if "::" not in spec and spec.endswith(".py"):
             failed += _check_file(Path(spec), args)
             continue
-        target = _load(spec)
-        report = check(target, examples=args.examples, seed=args.seed)
+        target = _load(spec, specs)
+        if args.at is not None:
+            from .grade.reproduce import parse_dims
+
+            report = check_at(target, parse_dims(args.at), seed=args.seed, nasty=args.nasty)
+        else:
+            report = check(target, examples=args.examples, seed=args.seed)
+        if specs is not None and "::" in spec and report.reproduce:
+            report.reproduce = _spec_reproduce(specs, spec, report)
         print(report)
         failed += not report.ok
     return 1 if failed else 0
@@ -251,8 +444,20 @@ def _suggest(args) -> int:
     return 0
 
 
-def _load(spec: str):
-    """``path/to/layers.py::affine_backward`` or ``package.module:affine_backward``."""
+def _spec_reproduce(specs, target: str, report) -> str:
+    """The reproduce line as a command, like the one grading gives (no decorator to add)."""
+    from .grade.reproduce import reproduce_command, spec_for
+
+    path_text, name = target.split("::", 1)
+    return reproduce_command(spec_for(specs, name), path_text, report.config, report.seed,
+                             nasty="nasty=True" in report.reproduce)
+
+
+def _load(spec: str, specs=None):
+    """``path/to/layers.py::affine_backward`` or ``package.module:affine_backward``.
+
+    With ``specs`` (an assignment's), the function is checked as the spec declares it.
+    """
     if "::" in spec:
         path_text, name = spec.split("::", 1)
         path = Path(path_text)
@@ -269,6 +474,10 @@ def _load(spec: str):
         raise GradcheckError(f"expected FILE.py::NAME or module:NAME, got {spec!r}")
     if not hasattr(module, name):
         raise GradcheckError(f"{spec}: {module.__name__} has no {name!r}")
+    if specs is not None:
+        from .grade.reproduce import check_from_spec
+
+        return check_from_spec(specs, module, name)
     target = getattr(module, name)
     get_check(target)
     return target

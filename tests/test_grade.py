@@ -51,7 +51,7 @@ def graded(tmp_path_factory):
     started = time.monotonic()
     run = grade(str(SUBMISSIONS), "--jobs", "2", "--timeout", "6", "--examples", "15",
                 "--json", str(out / "results.json"), "--junitxml", str(out / "junit.xml"),
-                "--summary", str(out / "summary.md"))
+                "--summary", str(out / "summary.md"), "--html", str(out / "class.html"))
     elapsed = time.monotonic() - started
     after = sorted(p.relative_to(SUBMISSIONS) for p in SUBMISSIONS.rglob("*") if "__pycache__" not in p.parts)
     return run, out, elapsed, before, after
@@ -107,6 +107,21 @@ def test_junit_and_markdown(graded):
     assert "| bob | :x: WRONG b |" in summary
 
 
+def test_class_dashboard_shows_every_student_and_status(graded):
+    from dom import parse
+
+    run, out, *_ = graded
+    root = parse((out / "class.html").read_text())
+    students = {d.attrs["data-student"]: d.find_all("summary")[0].all_text() for d in root.find_all("details")
+                if "student" in d.attrs.get("class", "").split()}
+    assert set(students) == set(EXPECTED)
+    for student, (status, *_cells) in EXPECTED.items():
+        assert status in students[student]
+    affine = [row.all_text() for row in root.find_all("tr") if row.all_text().startswith("affine")][0]
+    assert "2/15" in affine  # alice and ivan
+    assert "b (3)" in affine  # bob, judy, oscar: db is the class's common mistake
+
+
 def test_a_top_level_loop_is_a_timeout_that_says_where(graded):
     result = json.loads((graded[1] / "results.json").read_text())
     walter = next(s for s in result["submissions"] if s["id"] == "walter")
@@ -154,7 +169,7 @@ def test_interrupted_grading_still_writes_every_result(tmp_path):
     for i in range(3):
         shutil.copy(SUBMISSIONS / "erin.py", folder / f"slow{i}.py")
     proc = subprocess.Popen([sys.executable, "-m", "gradcheck.cli", "grade", "--spec", str(SPEC), str(folder), "--quiet",
-                             "--timeout", "60", "--json", str(tmp_path / "r.json")], stdout=subprocess.PIPE,
+                             "--timeout", "60", "--examples", "10", "--json", str(tmp_path / "r.json")], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     time.sleep(4)
     proc.send_signal(signal.SIGINT)

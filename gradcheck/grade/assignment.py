@@ -28,6 +28,8 @@ class GradeSpec:
     required: bool = False
     reference: Callable | None = None
     check_args: dict[str, Any] = field(default_factory=dict)
+    #: The spec file it was read from (its name only), for the reproduce command a student runs.
+    source: str = ""
 
     @property
     def kind(self) -> str:
@@ -93,4 +95,6 @@ def load_assignment(path: Path) -> list[GradeSpec]:
     names = [c.name for c in checks]
     if len(set(names)) != len(names):
         raise SpecError(f"{path.name}: check names must be distinct, got {names}")
+    for check in checks:
+        check.source = path.name
     return list(checks)

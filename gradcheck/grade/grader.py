@@ -153,7 +153,8 @@ def _grade_in_process(graders: _Graders, path: Path, spec_path: Path, specs, see
 
 def grade_folder(
     spec_path: Path, folder: Path, *, jobs: int, seed: int, vary_seed: bool, examples: int, timeout: float,
-    memory_mb: int, progress: Callable[[int, int, dict], None] | None = None, isolation: str = "auto",
+    memory_mb: int, progress: Callable[[int, int, dict], None] | None = None,
+    select: Callable[[list[Path]], list[Path]] | None = None, isolation: str = "auto",
 ) -> dict[str, Any]:
     """Grade every submission in ``folder``; the result every writer takes.
 
@@ -163,6 +164,8 @@ def grade_folder(
     level = iso.probe(isolation)
     specs = load_assignment(spec_path)  # fail early, in the grader, on a broken spec
     submissions = find_submissions(folder)
+    if select is not None:  # one shard of the class (--shard K/N, see merge.py)
+        submissions = select(submissions)
     results: dict[str, dict] = {}
     started = time.monotonic()
     graders = _Graders(level)

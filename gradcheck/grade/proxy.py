@@ -66,10 +66,30 @@ def _arrays(values: Any, what: str) -> list[np.ndarray]:
         if not isinstance(v, np.ndarray) or not np.issubdtype(v.dtype, np.number):
             raise UserError("error", f"output {i} of {what} is a {type(v).__name__}, not a numeric array")
         out.append(np.asarray(v, dtype=np.float64))
+        _check_finite(out[-1], f"output {i} of {what}")
     return out
 
 
-class RemotePair(BackwardOf):
+def _check_finite(array: np.ndarray, what: str) -> None:
+    """NaN or inf in a forward output is said as such (the loss would only read ``nan``)."""
+    bad = ~np.isfinite(array)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise UserError("error", f"{what} has {int(bad.sum())} NaN/inf entries of {array.size}, "
+                                 f"first at index {first} (value {array[first]}), on inputs drawn finite")
+
+
+class _SpecInputs:
+    """Inputs come from the spec's code: an ``args`` callable that fails is the spec's mistake, not the student's."""
+
+    def draw_inputs(self, *args, **kwargs):
+        try:
+            return super().draw_inputs(*args, **kwargs)
+        except UserError as exc:
+            raise UserError("spec-error", f"the spec's {exc.message}") from exc
+
+
+class RemotePair(_SpecInputs, BackwardOf):
     def __init__(self, sandbox: Sandbox, gspec: GradeSpec, forward, backward, *, outputs: int = 1, **declared):
         super().__init__(forward, backward, outputs=outputs, **declared)
         self.sandbox, self.gspec = sandbox, gspec
@@ -98,7 +118,7 @@ class RemotePair(BackwardOf):
         return self.problem(values, dims, loss, grads, [], self.backward_name)
 
 
-class RemoteReturnsGrad(ReturnsGrad):
+class RemoteReturnsGrad(_SpecInputs, ReturnsGrad):
     def __init__(self, sandbox: Sandbox, gspec: GradeSpec, fn, **declared):
         declared.pop("outputs", None)
         super().__init__(fn, **declared)

@@ -42,12 +42,16 @@ class AssignmentFile(pytest.File):
     def collect(self):
         from ..errors import SpecError
         from .assignment import load_assignment
+        from .speccheck import spec_problems
 
         try:
             specs = load_assignment(self.plugin.spec)
             submissions = find_submissions(self.plugin.folder)
         except SpecError as exc:
             raise self.CollectError(str(exc)) from None
+        problems = spec_problems(specs)  # a spec mistake is never charged to the students
+        if problems:
+            raise self.CollectError("\n".join([*problems, "nothing was graded: fix the spec first"]))
         for path in submissions:
             yield SubmissionItem.from_parent(self, name=student_id(path), submission=path, specs=specs)
 

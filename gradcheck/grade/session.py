@@ -15,13 +15,22 @@ from ..findings import Kind, UserError
 from ..report.model import Report
 from .assignment import GradeSpec
 from .proxy import remote_check
+from .reproduce import reproduce_command
+from .safetext import path_id
 from .sandbox import Sandbox, SandboxError, SandboxTimeout
 
-__all__ = ["grade_submission", "student_id", "unrun_record"]
+__all__ = ["grade_submission", "student_id", "unrun_record", "check_status", "STATUSES", "CHECK_STATUSES"]
+
+#: A submission's ``status``.
+STATUSES = ("ok", "failed", "timeout", "crashed", "import-error", "memory", "interrupted", "spec-error")
+#: A check record's ``status``, one word a gradebook can key on (see the README's JSON schema).
+CHECK_STATUSES = ("ok", "wrong", "error", "not-implemented", "timeout", "crashed", "memory", "import-error",
+                  "interrupted", "spec-error")
 
 
 def student_id(path: Path) -> str:
-    return path.stem if path.is_file() else path.name
+    """The student's name: the folder's, or the file's without ``.py`` (undecodable bytes as ``\\xNN``)."""
+    return path_id(path.stem if path.is_file() else path.name)
 
 
 def grade_submission(path: Path, specs: list[GradeSpec], *, seed: int, examples: int, timeout: float,
@@ -42,9 +51,10 @@ def grade_submission(path: Path, specs: list[GradeSpec], *, seed: int, examples:
             raise SandboxTimeout("importing the submission did not finish within its time limit "
                                  "(a training loop or input() at the top level of a module?)") from None
         found, import_errors = loaded.get("found") or {}, loaded.get("errors") or {}
+        skipped = loaded.get("skipped") or {}
         while pending:
             gspec = pending[0]
-            record["checks"].append(_grade_one(sandbox, gspec, found, import_errors, seed, examples,
+            record["checks"].append(_grade_one(sandbox, gspec, found, import_errors, skipped, seed, examples,
                                                deadline=started + timeout))
             pending.pop(0)
     except SandboxError as exc:
@@ -52,8 +62,8 @@ def grade_submission(path: Path, specs: list[GradeSpec], *, seed: int, examples:
             record["checks"].append(unrun_record(gspec, exc.status, str(exc)))
         record["status"] = exc.status
     finally:
+        sandbox.close()  # first: the worker has exited (flushing its prints) and its pipes are drained
         record["output"] = sandbox.output()
-        sandbox.close()
     record["score"] = round(sum(c["score"] for c in record["checks"]), 6)
     if record["status"] == "ok":
         record["status"] = _status(record["checks"])
@@ -61,37 +71,79 @@ def grade_submission(path: Path, specs: list[GradeSpec], *, seed: int, examples:
     return record
 
 
-def _grade_one(sandbox: Sandbox, gspec: GradeSpec, found: dict, import_errors: dict, seed: int, examples: int,
-               *, deadline: float) -> dict[str, Any]:
+def _grade_one(sandbox: Sandbox, gspec: GradeSpec, found: dict, import_errors: dict, skipped: dict, seed: int,
+               examples: int, *, deadline: float) -> dict[str, Any]:
     missing = [n for n in gspec.student_names() if n not in found]
     if missing:
         if import_errors:
             message = "; ".join(f"{file}: {e.get('message')}" for file, e in import_errors.items())
             return unrun_record(gspec, "import-error", f"could not import the submission: {message}")
+        in_skipped = {n: _file_name(skipped.get(n)) for n in missing if isinstance(skipped.get(n), str)}
+        if in_skipped:
+            files = sorted(set(in_skipped.values()))
+            verb = "is" if len(in_skipped) == 1 else "are"
+            return unrun_record(gspec, "import-error", f"{', '.join(in_skipped)} {verb} defined in {', '.join(files)}, "
+                                "a file the grader never imports (it configures pytest or packaging): "
+                                "move it to another file, e.g. layers.py")
         return unrun_record(gspec, "not-implemented", f"the submission defines no {', '.join(missing)}")
     try:
         check = remote_check(sandbox, gspec, {n: found[n]["params"] for n in gspec.student_names()})
-    except GradcheckError as exc:  # the student's signature does not fit the spec
-        return unrun_record(gspec, "error", str(exc))
+    except GradcheckError as exc:  # the student's signature does not fit the spec (or, without a reference, the spec is wrong)
+        return unrun_record(gspec, "error", f"{', '.join(gspec.student_names())} do not fit the assignment's "
+                            f"declaration: {exc} (check the argument names the assignment asks for)")
     report = run_check(check, examples=examples, seed=seed, timeout=max(deadline - time.monotonic(), 0.01))
     if any(f.kind is Kind.TIMEOUT for f in report.findings):
         sandbox.kill()  # it may still be inside the call that ran out of time
         raise SandboxTimeout(f"{gspec.name} did not finish before the submission's time limit")
-    out = _record(gspec, report)
+    spec_mistakes = [f.message for f in report.findings if f.kind is Kind.SPEC_ERROR]
+    if spec_mistakes:  # the run exits 2: these results are not to be used
+        return unrun_record(gspec, "spec-error", spec_mistakes[0])
+    out = _record(gspec, report, _file_name(found[gspec.backward or gspec.fn or ""].get("module")))
     if report.ok and gspec.reference is not None:
-        mismatch = _compare_with_reference(check, gspec, report)
+        try:
+            mismatch = _compare_with_reference(check, gspec, report)
+        except SpecMistake as exc:
+            return unrun_record(gspec, "spec-error", str(exc))
         if mismatch:
             out.update(ok=False, score=0.0, errors=[*out["errors"], mismatch])
             out["findings"].append({"kind": Kind.FORWARD_MISMATCH.value, "params": [], "config": report.config,
                                     "message": mismatch})
+    out["status"] = check_status(out)
     return out
 
 
-def _record(gspec: GradeSpec, report: Report) -> dict[str, Any]:
-    out = report.to_dict()
-    out["id"] = gspec.name
-    out["points"] = gspec.points
-    out["required"] = gspec.required
+class SpecMistake(Exception):
+    """The instructor's code (the reference forward) failed: a ``spec-error``, never charged to the student."""
+
+
+def _file_name(value: Any) -> str:
+    """A file name the worker reported (it is the student's process: bounded, and a string)."""
+    return value[:200] if isinstance(value, str) and value else "layers.py"
+
+
+def check_status(check: dict[str, Any]) -> str:
+    """One of :data:`CHECK_STATUSES` for a check record: why it earned less than full marks, if it did."""
+    if check["ok"]:
+        return "ok"
+    kinds = {f["kind"] for f in check.get("findings", [])}
+    for status in ("spec-error", "interrupted", "timeout", "crashed", "memory", "import-error", "not-implemented"):
+        if status in kinds:
+            return status
+    wrong = any(p.get("status") in ("wrong", "shape") for p in check.get("params", {}).values())
+    return "error" if "error" in kinds and not wrong else "wrong"
+
+
+def _gradebook_fields(gspec: GradeSpec) -> dict[str, Any]:
+    """What every check record has, run or not: the spec's name, its points, the student function checked."""
+    return {"id": gspec.name, "name": gspec.name, "function": gspec.backward or gspec.fn,
+            "points": gspec.points, "max_score": gspec.points, "required": gspec.required}
+
+
+def _record(gspec: GradeSpec, report: Report, file_name: str) -> dict[str, Any]:
+    if report.reproduce:  # a command the student can run, not a call that needs our decorators
+        report.reproduce = reproduce_command(gspec, str(file_name), report.config, report.seed,
+                                             nasty="nasty=True" in report.reproduce)
+    out = {**report.to_dict(), **_gradebook_fields(gspec), "reproduce": report.reproduce}
     out["table"] = str(report)
     params = list(report.params.values())
     blocking = any(f.kind.voids_credit for f in report.findings)
@@ -105,13 +157,16 @@ def _record(gspec: GradeSpec, report: Report) -> dict[str, Any]:
 
 
 def unrun_record(gspec: GradeSpec, kind: str, message: str) -> dict[str, Any]:
-    return {**Report.not_run(gspec.name, kind, message).to_dict(), "points": gspec.points,
-            "required": gspec.required, "score": 0.0, "table": f"{gspec.name}: {kind}: {message}"}
+    """The record of a check that could not run; ``kind`` is its status (``timeout``, ``import-error``...)."""
+    record = {**Report.not_run(gspec.name, kind, message).to_dict(), **_gradebook_fields(gspec), "score": 0.0,
+              "table": f"{gspec.name}: {kind}: {message}"}
+    record["status"] = check_status(record)
+    return record
 
 
 def _status(checks: list[dict]) -> str:
     kinds = {f["kind"] for c in checks for f in c["findings"]}
-    for status in (Kind.IMPORT_ERROR.value, Kind.MEMORY.value):
+    for status in ("spec-error", "import-error", "memory"):
         if status in kinds:
             return status
     return "ok" if all(c["ok"] for c in checks) else "failed"
@@ -136,7 +191,11 @@ def _compare_with_reference(check, gspec: GradeSpec, report: Report, tries: int 
         if theirs is None:
             return None
         assert gspec.reference is not None  # compared only when the spec has one
-        expected = gspec.reference(*check.call_args(values, others))
+        try:
+            expected = gspec.reference(*check.call_args(values, others))
+        except Exception as exc:  # the instructor's code: never the student's fault
+            raise SpecMistake(f"the reference {getattr(gspec.reference, '__name__', 'forward')} raised "
+                              f"{type(exc).__name__}: {exc} at {dict(dims)}") from exc
         expected = [np.asarray(e, dtype=np.float64) for e in expected[: len(theirs)]]
         for i, (a, b) in enumerate(zip(theirs, expected)):
             if a.shape != b.shape or not np.allclose(a, b, rtol=1e-6, atol=1e-9 * max(1.0, float(np.abs(b).max(initial=0)))):

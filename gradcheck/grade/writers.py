@@ -1,11 +1,14 @@
 """The grading results in the formats platforms read: console, JSON, JUnit, Markdown, Gradescope.
 
 Every writer takes the result of :func:`grade_folder` and writes atomically
-(a partial file is never left behind under the final name).
+(a partial file is never left behind under the final name).  Text that came from a
+submission (its name, messages, output) may hold anything; each writer passes it
+through :mod:`.safetext` first, so that every file is valid in its format.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import xml.etree.ElementTree as ET
@@ -13,6 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from ..findings import Kind
+from .safetext import clean, clean_data, markdown_cell, printable, xml_text
+
+#: Characters of a submission's printed output shown in the Markdown summary (CI pages are limited).
+MARKDOWN_OUTPUT = 2000
 
 __all__ = ["console_table", "write_json", "write_junit", "write_markdown", "write_gradescope", "cell"]
 
@@ -28,7 +35,12 @@ def cell(check: dict) -> str:
     return kinds[0] if kinds else "failed"
 
 
-def console_table(result: dict[str, Any]) -> str:
+def console_table(result: dict[str, Any], *, verbose: bool = False) -> str:
+    """The students x checks table printed at the end of ``gradcheck grade``.
+
+    With ``verbose``, the per-parameter table of every check that did not pass follows.
+    """
+    result = clean_data(result, printable)
     names = [c["name"] for c in result["checks"]]
     header = ["student", *names, "score", "status"]
     rows = [header]
@@ -41,26 +53,51 @@ def console_table(result: dict[str, Any]) -> str:
     total = sum(s["score"] for s in result["submissions"])
     possible = sum(s["max_score"] for s in result["submissions"])
     lines.append(f"{len(result['submissions'])} submissions graded in {result['time']:.1f} s; "
-                 f"total {total:g}/{possible:g}" + ("; INTERRUPTED" if result.get("interrupted") else ""))
+                 f"total {_points(total)}/{_points(possible)}" + ("; INTERRUPTED" if result.get("interrupted") else ""))
+    if verbose:
+        lines += _details(result)
     return "\n".join(lines)
 
 
+def _details(result: dict[str, Any]) -> list[str]:
+    """Each failed check's table, under the student and check it belongs to."""
+    lines = []
+    for sub in result["submissions"]:
+        for check in sub["checks"]:
+            if not check["ok"]:
+                lines += ["", f"== {sub['id']}: {check['name']} ({check.get('status', 'failed')}, "
+                              f"{_points(check['score'])}/{_points(check.get('max_score', check['points']))})"]
+                lines += ["  " + line for line in str(check["table"]).splitlines()]
+    return lines
+
+
 def _points(value: float) -> str:
+    """Scores as every table shows them, cells and totals alike: at most two decimals."""
     return f"{round(value, 2):g}"
 
 
 def _atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    os.replace(partial, path)
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _json(data: Any) -> str:
+    return json.dumps(clean_data(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def write_json(result: dict[str, Any], path: Path) -> None:
-    _atomic(path, json.dumps(result, indent=2) + "\n")
+    """The full results: run settings, the checks, one record per submission."""
+    _atomic(path, _json(result))
 
 
 def write_junit(result: dict[str, Any], path: Path) -> None:
+    """JUnit XML: one test suite per submission, one test case per check."""
+    result = clean_data(result, xml_text)
     suites = ET.Element("testsuites")
     for sub in result["submissions"]:
         failures = sum(not c["ok"] for c in sub["checks"])
@@ -78,6 +115,8 @@ def write_junit(result: dict[str, Any], path: Path) -> None:
 
 
 def write_markdown(result: dict[str, Any], path: Path) -> None:
+    """A Markdown table for a CI page (``$GITHUB_STEP_SUMMARY``), then each failure's details, folded."""
+    raw, result = result, clean_data(result, markdown_cell)
     names = [c["name"] for c in result["checks"]]
     lines = ["## Gradient checks", "", "| student | " + " | ".join(names) + " | score | status |",
              "|---" * (len(names) + 3) + "|"]
@@ -87,8 +126,35 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
                  for n in names]
         lines.append(f"| {sub['id']} | " + " | ".join(cells)
                      + f" | {_points(sub['score'])}/{_points(sub['max_score'])} | {sub['status']} |")
-    lines += ["", f"{len(result['submissions'])} submissions, graded in {result['time']:.1f} s."]
+    total = sum(s["score"] for s in result["submissions"])
+    possible = sum(s["max_score"] for s in result["submissions"])
+    lines += ["", f"{len(result['submissions'])} submissions, graded in {result['time']:.1f} s; "
+                  f"total {_points(total)}/{_points(possible)}."]
+    lines += _markdown_details(raw)
     _atomic(path, "\n".join(lines) + "\n")
+
+
+def _markdown_details(result: dict[str, Any]) -> list[str]:
+    """A folded section per student who lost points: the failed checks' tables and what it printed."""
+    lines = []
+    for sub in result["submissions"]:
+        failed = [c for c in sub["checks"] if not c["ok"]]
+        if not failed:
+            continue
+        text = "\n\n".join(str(c["table"]) for c in failed)
+        if sub.get("output"):
+            printed = str(sub["output"])
+            cut = printed[:MARKDOWN_OUTPUT] + (" [...]" if len(printed) > MARKDOWN_OUTPUT else "")
+            text += "\n\nwhat it printed:\n" + cut
+        summary = f"{sub['id']}: {_points(sub['score'])}/{_points(sub['max_score'])}, {sub['status']}"
+        lines += ["", f"<details><summary>{_html(summary)}</summary>", "", f"<pre>{_html(text)}</pre>", "",
+                  "</details>"]
+    return lines
+
+
+def _html(text: str) -> str:
+    """Text shown verbatim inside HTML: nothing in it can close the element or start another."""
+    return html.escape(printable(clean(text)), quote=True)
 
 
 def write_gradescope(result: dict[str, Any], path: Path) -> None:
@@ -106,4 +172,4 @@ def write_gradescope(result: dict[str, Any], path: Path) -> None:
     } for check in sub["checks"]]
     data = {"score": sub["score"], "max_score": sub["max_score"], "execution_time": sub.get("time", 0.0),
             "tests": tests, "output": sub.get("output", "")[:8000]}
-    _atomic(path, json.dumps(data, indent=2) + "\n")
+    _atomic(path, _json(data))

@@ -6,7 +6,7 @@
   implementation modules (``layers.py``) and collects the checks they declare,
   checks the undeclared ``X_forward``/``X_backward`` pairs a spec is given for,
   and lists the others as found but not checked, with the line to add.
-- Options ``--gradcheck-examples/-seed/-timeout/-json/-spec/-ci/-nasty/-mode``,
+- Options ``--gradcheck-examples/-seed/-timeout/-json/-html/-spec/-ci/-nasty/-mode``,
   each also an ini key (:mod:`.pytest_options`); the marker
   ``@pytest.mark.gradcheck(examples=..., seed=..., timeout=..., nasty=..., mode=...)``.
 - Items in :mod:`.pytest_items`; the summary and JSON file in :mod:`.pytest_results`.

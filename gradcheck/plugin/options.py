@@ -29,6 +29,8 @@ def add_options(parser: pytest.Parser) -> None:
                     help="end a check that runs longer, as a failure of kind timeout")
     group.addoption("--gradcheck-json", dest="gradcheck_json", metavar="FILE",
                     help="write one JSON record per check to FILE")
+    group.addoption("--gradcheck-html", dest="gradcheck_html", metavar="FILE",
+                    help="write one self-contained HTML page of every check to FILE, failures first")
     group.addoption("--gradcheck-spec", dest="gradcheck_spec", metavar="FILE",
                     help="a Python file whose gradcheck_specs declares checks for undecorated functions")
     group.addoption("--gradcheck-ci", dest="gradcheck_ci", action="store_const", const="true",
@@ -49,6 +51,7 @@ def add_options(parser: pytest.Parser) -> None:
         ("gradcheck_seed", "seed of every check"),
         ("gradcheck_timeout", "time limit of one check, in seconds"),
         ("gradcheck_json", "write one JSON record per check to this file"),
+        ("gradcheck_html", "write an HTML page of every check to this file"),
         ("gradcheck_spec", "a Python file whose gradcheck_specs declares checks"),
         ("gradcheck_ci", "true: fixed seed, no example database"),
         ("gradcheck_nasty", "true: draw values on kinks and ties too"),
@@ -67,6 +70,7 @@ class Options:
     seed_given: bool = False
     timeout: float | None = None
     json: Path | None = None
+    html: Path | None = None
     spec: Path | None = None
     ci: bool = False
     nasty: bool = False
@@ -98,6 +102,7 @@ class Options:
             seed_given=seed_given,
             timeout=_parse(value("gradcheck_timeout"), "--gradcheck-timeout", _positive_float),
             json=_parse(value("gradcheck_json"), "--gradcheck-json", lambda t: here / t),
+            html=_parse(value("gradcheck_html"), "--gradcheck-html", lambda t: here / t),
             spec=_parse(value("gradcheck_spec"), "--gradcheck-spec", lambda t: here / t),
             ci=ci,
             nasty=_parse(value("gradcheck_nasty"), "gradcheck_nasty", _boolean) or False,

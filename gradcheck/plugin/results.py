@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -80,18 +81,27 @@ class Results:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.options.json is None or hasattr(self.config, "workerinput"):
+        if hasattr(self.config, "workerinput"):
             return  # only the controller writes, once
         data = {
             "seed": self.options.seed,
             "checks": [self.records[k] for k in sorted(self.records)],
             "not_checked": [self.undeclared[k] for k in sorted(self.undeclared)],
         }
-        path = self.options.json
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(partial, path)
+        if self.options.json is not None:
+            _write(self.options.json, json.dumps(data, indent=2) + "\n")
+        if self.options.html is not None:  # the same data, drawn (gradcheck.report.html)
+            from ..report.html import render_checks_page
+
+            _write(self.options.html, render_checks_page(data))
+
+
+def _write(path: Path, text: str) -> None:
+    """Atomically: a reader never sees half a file under the final name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
 
 
 def _what_failed(record: dict) -> str:

@@ -9,6 +9,7 @@ decides ``report.ok`` from ``Kind.blocks_verdict`` alone.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from ..engine.search import Search
 from ..engine.verdict import KINK, WRONG, EntryResult, ProbeResult
 from ..findings import Finding, Kind
 from . import hints
+from .error_map import error_map
 from .model import KEPT_ENTRIES, ParamReport, Report
 
 __all__ = ["build_report", "timed_out", "param_reports", "probe_reports", "reports_from_errors"]
@@ -130,6 +132,18 @@ def _from_probe(report: ParamReport, result: ProbeResult, found: Located | None)
         report.ok, report.status = False, "wrong"
         report.max_abs_error = max((abs(found.entries[i][0] - found.entries[i][1]) for i in wrong),
                                    default=result.error)
+    if wrong:
+        report.error_map = _located_map(report.shape, found)
+
+
+def _located_map(shape: tuple[int, ...], found: Located) -> dict[str, Any]:
+    """The heatmap of what bisection compared: the other entries are marked not compared."""
+    index = np.fromiter(found.entries, dtype=np.int64, count=len(found.entries))
+    values = np.array([found.entries[i][:2] for i in found.entries], dtype=float).reshape(-1, 2)
+    status = np.array([found.entries[i][2] for i in found.entries])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.abs(values[:, 0] - values[:, 1]) / np.maximum(np.abs(values).max(axis=1), 1e-300)
+    return error_map(shape, index, rel, status == WRONG, status == KINK)
 
 
 def _fill(report: ParamReport, entries: EntryResult, probe: str | None, dims: Dims, shape: tuple[int, ...]) -> None:
@@ -160,6 +174,7 @@ def _explain(report: ParamReport, entries: EntryResult, dims: Dims, shape: tuple
     report.ok, report.status = False, report.status if report.status != "ok" else "wrong"
     if report.status == "wrong" and entries.analytic.size >= 2 and not np.any(entries.analytic):
         report.status = "not-implemented"  # all zeros where the numeric gradient is not
+    report.error_map = error_map(shape, entries.checked, entries.rel_errors(), entries.wrong, entries.excluded)
     if entries.checked.size == int(np.prod(shape)):
         report.pattern = hints.pattern_map(entries.wrong.reshape(shape), entries.excluded.reshape(shape))
         report.hints = hints.hints(report.name, entries.analytic.reshape(shape), entries.numeric.reshape(shape),

@@ -38,6 +38,8 @@ class ParamReport:
     pattern: list[str] = field(default_factory=list)  # rows of X (wrong) . (right) ~ (excluded)
     method: str = "entries"  # "entries": every checked entry compared; "probe": probes + bisection
     n_wrong_estimated: bool = False  # bisection stopped early: at least n_wrong entries are wrong
+    #: Relative error per entry of a wrong parameter, for heatmaps (see :mod:`gradcheck.report.error_map`).
+    error_map: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +57,7 @@ class ParamReport:
             "pattern": list(self.pattern),
             "method": self.method,
             "n_wrong_estimated": self.n_wrong_estimated,
+            "error_map": self.error_map,
         }
 
 
@@ -95,6 +98,7 @@ class Report:
             "errors": list(self.errors),
             "findings": [f.to_dict() for f in self.findings],
             "params": {name: p.to_dict() for name, p in self.params.items()},
+            "reproduce": self.reproduce,
         }
 
     def to_json(self, **kwargs) -> str:
@@ -109,6 +113,14 @@ class Report:
 
     # pytest shows ``assert report.ok, report`` through repr(): show the table.
     __repr__ = __str__
+
+    def _repr_html_(self) -> str:  # Jupyter: the same report as a table and heatmaps
+        from .html import render_fragment
+
+        return render_fragment(self.to_dict())
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython's plain-text view: the table
+        printer.text(str(self))
 
 
 def _json_float(value: float | None) -> float | str | None:
