@@ -459,3 +459,18 @@ def test_a_grader_out_of_time_is_stopped_with_everything_its_submission_started(
     sub = result["submissions"][0]
     assert sub["status"] == "timeout" and sub["score"] == 0
     assert seen and _marked_processes() == []
+
+
+def test_gradescope_output_of_a_secret_reader_holds_no_secret(tmp_path):
+    (tmp_path / "subs" / "reader").mkdir(parents=True)
+    attack, functions = ATTACKS["read_secret"]
+    (tmp_path / "subs" / "reader" / "layers.py").write_text(textwrap.dedent(attack).format() + functions)
+    (tmp_path / "spec.py").write_text(SPEC.format(marker=MARKER).replace("from reference import affine_forward",
+                                                                          "affine_forward = None"))
+    run = subprocess.run([sys.executable, "-m", "gradcheck.cli", "grade", "--spec", str(tmp_path / "spec.py"),
+                          str(tmp_path / "subs"), "--examples", "5", "--quiet", "--gradescope",
+                          str(tmp_path / "results.json")], capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, SECRET_TOKEN=SECRET), check=False)
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["score"] == 0 and "LEAK" in data["output"] + json.dumps(data["tests"]), "the attack ran"
+    assert SECRET not in (tmp_path / "results.json").read_text() + run.stdout + run.stderr
