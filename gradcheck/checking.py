@@ -20,7 +20,7 @@ from .declare.layers import ModelCheck
 from .engine.example import MODES, Outcome, measure, parameter_shapes
 from .engine.search import Search, Timeout, search, search_one, time_limit
 from .errors import GradientError, SpecError
-from .findings import Kind
+from .findings import UserError
 from .report.build import (
     build_report,
     param_reports,
@@ -160,10 +160,19 @@ def _params(chk: Check, shown: Outcome | None) -> dict[str, ParamReport]:
         return {}
     if shown.mode == "probe" and shown.probe_results:
         return probe_reports(shown)  # the verdict as measured: no second look
-    analysable = not shown.errors or any(e.kind is Kind.SHAPE for e in shown.errors)
-    params = param_reports(measure(chk, shown), shown.dims) if analysable else {}
-    if shown.errors and not params:
-        params = reports_from_errors(shown, parameter_shapes(chk, shown))
+    params: dict[str, ParamReport] = {}
+    try:
+        # Every parameter that can be measured gets its verdict, even when the user's
+        # code failed on another one (a wrong-shaped gradient for one bias, say).
+        params = param_reports(measure(chk, shown), shown.dims)
+    except (UserError, StopIteration):  # the example cannot be rebuilt or run at all
+        params = {}
+    if shown.errors:
+        shapes = parameter_shapes(chk, shown)
+        failed = reports_from_errors(shown, shapes)
+        merged = {**failed, **{n: p for n, p in params.items() if n not in failed or p.n_checked}}
+        order = [*shapes, *merged]  # the parameters' own order, as in a passing report
+        params = {n: merged[n] for n in dict.fromkeys(order) if n in merged}
     return params
 
 

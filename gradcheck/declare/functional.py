@@ -439,7 +439,22 @@ class ProblemFactory(Check):
         if not isinstance(built, Problem):
             raise UserError(Kind.ERROR, f"{self.name} must return gc.Problem(...), got {type(built).__name__}")
         built.source = built.source or f"{self.name}'s grads()"
+        # The closures are the user's code: an exception in them is a finding naming file:line.
+        built.loss = _guarded(built.loss, f"{self.name}'s loss()")
+        built.grads = _guarded(built.grads, built.source)
         return built
+
+
+def _guarded(fn: Callable[[], Any], label: str) -> Callable[[], Any]:
+    """``fn`` called through :func:`call_user`, once (a Problem built twice is wrapped once)."""
+    if getattr(fn, "__gradcheck_guarded__", False):
+        return fn
+
+    def call() -> Any:
+        return call_user(fn, (), label)
+
+    call.__gradcheck_guarded__ = True  # type: ignore[attr-defined]
+    return call
 
 
 # ------------------------------------------------------------------ decorators
