@@ -15,10 +15,12 @@ from typing import Any
 from hypothesis.database import ExampleDatabase
 
 from .declare.dims import Dims
+from .declare.fixed import given_inputs
 from .declare.functional import Check, get_check
 from .declare.layers import ModelCheck
 from .engine.example import MODES, Outcome, measure, parameter_shapes
 from .engine.search import Search, Timeout, search, search_one, time_limit
+from .engine.verdict import Tolerance, tolerance
 from .errors import GradientError, SpecError
 from .findings import UserError
 from .report.build import (
@@ -45,6 +47,10 @@ def check(
     database: ExampleDatabase | None = None,
     nasty: bool = False,
     mode: str = "auto",
+    rtol: float | None = None,
+    atol: float | None = None,
+    eps: float | None = None,
+    strict: bool = False,
 ) -> Report:
     """Search configurations for one where the gradients are wrong.
 
@@ -73,12 +79,27 @@ def check(
         large parameters); ``probe``: probes and bisection only, about 4 forward
         passes per tensor, no determinism or accumulation detectors; ``full``:
         every entry of the reported example.
+    rtol, atol : float, optional
+        Torch's and jax's names: a difference ``|analytic - numeric| <= atol + rtol *
+        |numeric|`` is a note (kind ``small-difference``), not a failure.  Without
+        them the practical floor applies: a difference certainly beyond the numeric
+        error but below ``PRACTICAL_RTOL`` (1e-4) relative is a note.
+    eps : float, optional
+        The finite-difference step (torch's and jax's name); by default a step is
+        chosen per parameter from its scale and the working precision.
+    strict : bool
+        Fail on any difference beyond the numeric error, however small (no floor).
 
     Returns
     -------
     Report
-        ``report.ok``, a :class:`ParamReport` per parameter, the findings, and the
-        configuration shown; ``str(report)`` is the table.
+        ``report.ok`` (also ``bool(report)``), a :class:`ParamReport` per parameter,
+        the findings, and the configuration shown; ``str(report)`` is the table.
+
+    Raises
+    ------
+    SpecError
+        The target is not a declared check, or an argument is invalid.
     """
     chk = get_check(target)
     _check_mode(mode)
@@ -91,33 +112,71 @@ def check(
     elif seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise SpecError(f"expected seed to be an int, got seed={seed!r}")
     chk.space.validate()  # declaration errors surface here, not inside hypothesis
-    with time_limit(timeout) as deadline:
-        try:
-            state, failure = search(chk, examples, seed, deadline, database, nasty, mode)
-        except Timeout:
-            return timed_out(chk.name, seed, timeout)
-    return _report(chk, state, failure, seed)
+    with tolerance(_tolerance(rtol, atol, eps, strict)):
+        with time_limit(timeout) as deadline:
+            try:
+                state, failure = search(chk, examples, seed, deadline, database, nasty, mode)
+            except Timeout:
+                return timed_out(chk.name, seed, timeout)
+        return _report(chk, state, failure, seed)
 
 
-def check_at(target: Any, dims: Mapping[str, int], *, seed: int = 0, nasty: bool = False,
-             mode: str = "auto") -> Report:
-    """Check exactly one example at the given dims: no search, no shrinking.
+def check_at(
+    target: Any,
+    dims: Mapping[str, int] | None = None,
+    *,
+    inputs: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    nasty: bool = False,
+    mode: str = "auto",
+    rtol: float | None = None,
+    atol: float | None = None,
+    eps: float | None = None,
+    strict: bool = False,
+) -> Report:
+    """Check exactly one example: no search, no shrinking.
 
     Parameters
     ----------
     target : callable
         A declared check, as for :func:`check`.
-    dims : dict
-        A value for every dim of the check (``{"N": 2, "D": 3, "M": 4}``).
+    dims : dict, optional
+        A value for every dim of the check (``{"N": 2, "D": 3, "M": 4}``); ``{}``
+        or omitted for a check without dims, or when ``inputs`` fix them.
+    inputs : dict, optional
+        Your own arrays (``{"x": x, "w": w, "b": b}``), as with
+        ``torch.autograd.gradcheck``: the dims are read from their shapes and the
+        check runs at exactly these values (inputs not given are drawn).  Works for
+        :func:`backward_of`, :func:`returns_grad` and :func:`layer` checks.
     seed : int
         Seeds the values drawn at those dims (the reproduce line of a failure gives it).
-    nasty, mode
+    nasty : bool
         As for :func:`check`.
+    mode : {"auto", "probe", "full"}
+        As for :func:`check`.
+    rtol, atol, eps, strict
+        As for :func:`check`.
+
+    Returns
+    -------
+    Report
+        As for :func:`check`; ``report.ok`` is the verdict.
+
+    Raises
+    ------
+    SpecError
+        A dim is missing or unknown, or an input does not fit its declared shape.
     """
     chk = get_check(target)
     _check_mode(mode)
-    state, failure = search_one(chk, chk.space.at(dims), seed, nasty=nasty, mode=mode)
-    return _report(chk, state, failure, seed)
+    with tolerance(_tolerance(rtol, atol, eps, strict)):
+        if inputs is None:
+            point = chk.space.at({} if dims is None else dims)
+            state, failure = search_one(chk, point, seed, nasty=nasty, mode=mode)
+            return _report(chk, state, failure, seed)
+        with given_inputs(chk, inputs, dims) as point:
+            state, failure = search_one(chk, point, seed, nasty=nasty, mode=mode)
+            return _report(chk, state, failure, seed)
 
 
 def assert_gradients(target: Any, **kwargs: Any) -> Report:
@@ -151,8 +210,13 @@ def _report(chk: Check, state: Search, failure: Outcome | None, seed: int | None
     shown = failure
     if shown is None:  # a pass, or a detector's finding at its own (smallest) example
         detected = [o for o, f in state.findings.values() if f.kind.from_detector]
-        shown = min(detected, key=lambda o: o.size) if detected else state.last
-    return build_report(chk.name, state, shown, _params(chk, shown), seed)
+        # A pass shows its worst example (the largest relative error of any probe), so
+        # the table's errors and notes cover every example, not the last one drawn.
+        shown = min(detected, key=lambda o: o.size) if detected else (state.worst or state.last)
+    report = build_report(chk.name, state, shown, _params(chk, shown), seed)
+    if state.largest is not None:
+        report.largest = dict(state.largest.dims)
+    return report
 
 
 def _params(chk: Check, shown: Outcome | None) -> dict[str, ParamReport]:
@@ -174,6 +238,22 @@ def _params(chk: Check, shown: Outcome | None) -> dict[str, ParamReport]:
         order = [*shapes, *merged]  # the parameters' own order, as in a passing report
         params = {n: merged[n] for n in dict.fromkeys(order) if n in merged}
     return params
+
+
+def _tolerance(rtol: Any, atol: Any, eps: Any, strict: Any) -> Tolerance:
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if value is not None and not (_is_number(value) and value >= 0):
+            raise SpecError(f"expected {name} to be a number >= 0, got {name}={value!r}")
+    if eps is not None and not (_is_number(eps) and eps > 0):
+        raise SpecError(f"expected eps (the finite-difference step) to be a number > 0, got eps={eps!r}")
+    if not isinstance(strict, bool):
+        raise SpecError(f"expected strict to be True or False, got strict={strict!r}")
+    return Tolerance(None if rtol is None else float(rtol), None if atol is None else float(atol), strict,
+                     None if eps is None else float(eps))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
 
 
 def _check_mode(mode: str) -> None:

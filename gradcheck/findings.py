@@ -29,6 +29,8 @@ class Kind(str, Enum):
     ACCUMULATION = "accumulation"
     NONDETERMINISM = "nondeterminism"
     PRECISION = "precision"
+    #: A certain but practically negligible difference (a stabilizing ``+1e-7``): a note.
+    TINY = "small-difference"
     KINK_EXCLUDED = "kink-excluded"
     CLIPPED_EXCLUDED = "clipped-excluded"
     TIMEOUT = "timeout"
@@ -73,7 +75,8 @@ class Kind(str, Enum):
         return self in (Kind.MUTATION, Kind.ACCUMULATION)
 
 
-_INFORMATIVE = frozenset({Kind.PRECISION, Kind.KINK_EXCLUDED, Kind.CLIPPED_EXCLUDED, Kind.INFERRED, Kind.REJECTED})
+_INFORMATIVE = frozenset({Kind.PRECISION, Kind.TINY, Kind.KINK_EXCLUDED, Kind.CLIPPED_EXCLUDED, Kind.INFERRED,
+                          Kind.REJECTED})
 
 
 @dataclass

@@ -204,6 +204,12 @@ class Shape:
     def resolve(self, dims: Mapping[str, int]) -> tuple[int, ...]:
         return tuple(_eval_expr(node, dims) for node, _ in self._items)
 
+    def bind(self, shape: tuple[int, ...]) -> dict[str, int]:
+        """The dims an array of ``shape`` fixes: one per axis declared by a bare name."""
+        if len(shape) != len(self._items):
+            return {}
+        return {node.id: int(n) for (node, _), n in zip(self._items, shape) if isinstance(node, ast.Name)}
+
     def __repr__(self) -> str:
         return f"Shape({self.text!r})"
 

@@ -27,6 +27,7 @@ from ..findings import Finding, Kind, UserError
 from .args import ArgSpec, FromStrategy, as_argspec
 from .calls import call_user, fresh, light_copy, name_of
 from .dims import DEFAULT_VALUE_RANGE, Dims, DimSpace, check_value_range
+from .fixed import override
 from .layout import Layout
 from .problem import Problem
 
@@ -175,6 +176,7 @@ class _Declared(Check):
                 others[name] = draw(spec.strategy)
             else:
                 others[name] = call_user(lambda s=spec: s.draw(dims, rng), (), f"args[{name!r}]")
+        override(self, values, others)  # check_at(inputs=...): the user's own arrays
         return values, others
 
     def call_args(self, values: dict, others: dict, *, views: dict | None = None) -> list:

@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from .. import arrays
 from ..errors import SpecError
-from ..findings import Kind, UserError
+from ..findings import Finding, Kind, UserError
 from .args import ArgSpec, FromStrategy, as_argspec
 from .calls import call_user, name_of
 from .dims import (
@@ -33,6 +34,7 @@ from .dims import (
     check_value_range,
     draw_values,
 )
+from .fixed import override
 from .functional import Check, Draw, F, attach, caller_globals, keyword_defaults, parameter_names
 from .problem import Problem
 
@@ -128,6 +130,29 @@ class _Params:
         for path in self.scalars:
             set_path(self.obj, path, float(self.arrays[path]))
 
+    def restore(self, path: str, before: np.ndarray) -> str | None:
+        """Undo a change user code made to a parameter (rebound or written); say what it was.
+
+        ``"0.0976 -> 0.0926"`` for the first changed entry, or None if unchanged.
+        """
+        master = self.arrays[path]
+        current = get_path(self.obj, path) if has_path(self.obj, path) else master
+        if path in self.scalars:
+            try:
+                value = np.array(float(current))
+            except (TypeError, ValueError):
+                value = master
+        else:
+            value = current if isinstance(current, np.ndarray) else master
+        change = arrays.first_change(before, value) if value.shape == before.shape else "its shape changed"
+        rebound = path not in self.scalars and current is not master
+        if rebound:
+            set_path(self.obj, path, master)
+        np.copyto(master, before)
+        if change is None and not rebound:
+            return None
+        return (change or "replaced by a new array of the same values").split(": ", 1)[-1]
+
 
 class LayerCheck(Check):
     """A class layer built by ``make(d, rng)``; see :func:`layer`."""
@@ -167,7 +192,9 @@ class LayerCheck(Check):
         params = _Params(obj, paths, label)
         inputs = {n: draw_values(rng, self.ranges[n][0], self.ranges[n][1], s.resolve(dims), nasty=nasty)
                   for n, s in self.inputs.items()}
+        override(self, inputs)  # check_at(inputs=...): the user's own arrays
         state: dict[str, Any] = {}
+        notes: list[Finding] = []
 
         def run_forward() -> np.ndarray:
             params.sync()
@@ -187,13 +214,34 @@ class LayerCheck(Check):
 
         def grads() -> dict[str, Any]:
             # loss() ran forward at this very point just before: backward only.
-            returned = call_user(self.backward, (obj, upstream.copy()), f"{label}.backward")
-            buffers = {path: self._gradient_buffer(obj, path, label) for path in params.arrays}
-            out: dict[str, Any] = {path: _signed(g, self.sign) for path, g in buffers.items()}
+            before = {path: a.copy() for path, a in params.arrays.items()}
+            dout = upstream.copy()
+            returned = call_user(self.backward, (obj, dout), f"{label}.backward")
+            change = arrays.first_change(upstream, dout)
+            if change:  # as backward_of reports it: the layer before may still need dout
+                notes.append(Finding(Kind.MUTATION, f"{label}.backward wrote into its upstream gradient dout "
+                                                    f"({change}): copy it first (dout = dout.copy())",
+                                     wanted, site="dout"))
+            stepped = {path: text for path in params.arrays
+                       if (text := params.restore(path, before[path])) is not None}
+            out: dict[str, Any] = {}
+            buffers = []
+            for path in params.arrays:
+                try:
+                    buffer = self._gradient_buffer(obj, path, label)
+                except UserError as missing:  # one missing gradient leaves the others' verdicts
+                    out[path] = _optimizer_step(label, path, stepped[path]) if path in stepped else missing
+                    continue
+                if path in stepped:
+                    notes.append(Finding(Kind.MUTATION, _optimizer_text(label, path, stepped[path]), [path],
+                                         site=path))
+                out[path] = _signed(buffer, self.sign)
+                if isinstance(buffer, np.ndarray):
+                    buffers.append(buffer)
             if self.inputs:
                 out.update(self._input_gradients(returned, label))
             # Gradient buffers are meant to be written by backward: not a mutation.
-            out[BUFFERS] = [g for g in buffers.values() if isinstance(g, np.ndarray)]
+            out[BUFFERS] = buffers
             return out
 
         wanted = self.wrt or [*self.inputs, *params.arrays]
@@ -202,7 +250,8 @@ class LayerCheck(Check):
             if name not in all_params:
                 raise UserError(Kind.ERROR, f"wrt names {name!r}, which is neither an input nor a parameter "
                                          f"({', '.join(all_params)})")
-        return Problem({n: all_params[n] for n in wanted}, loss, grads, watch=[obj], source=f"{label}.backward")
+        return Problem({n: all_params[n] for n in wanted}, loss, grads, watch=[obj], source=f"{label}.backward",
+                       notes=notes)
 
     def _discover(self, dims: Dims, rng: np.random.Generator) -> list[str]:
         """Parameters by name, on a twin layer: arrays that backward leaves a dW/W_grad for."""
@@ -210,13 +259,22 @@ class LayerCheck(Check):
         label = type(twin).__name__
         inputs = {n: rng.uniform(self.ranges[n][0], self.ranges[n][1], size=s.resolve(dims))
                   for n, s in self.inputs.items()}
+        # Arrays the layer holds before any forward: parameters, not the forward's cache.
+        held = {name: (value, value.copy()) for name, value in vars(twin).items()
+                if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating)
+                and not arrays.is_gradient_buffer(name, vars(twin))}
         out = self._run_forward(twin, inputs, dims, label)
+        held = {name: (a, old) for name, (a, old) in held.items()
+                if getattr(twin, name, None) is a and np.array_equal(a, old)}
         call_user(self.backward, (twin, np.ones_like(out)), f"{label}.backward")
         found = [
             name for name, value in vars(twin).items()
             if (isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating)
                 or isinstance(value, float)) and _gradient_name(twin, name) is not None
         ]
+        # Arrays the forward did not write but backward changed: parameters updated by an
+        # optimizer step inside backward (reported as such, not as a missing gradient).
+        found += [name for name, (array, old) in held.items() if name not in found and _stepped(twin, name, array, old)]
         if not found and not self.inputs:
             raise UserError(Kind.ERROR, f"cannot tell which attributes of {label} are parameters: after backward, none "
                                      f"has a gradient attribute named like dW or W_grad; declare params={{'W': 'dW'}}")
@@ -257,8 +315,25 @@ class LayerCheck(Check):
         return dict(zip(names, returned))
 
 
+def _optimizer_text(label: str, path: str, change: str) -> str:
+    return (f"{label}.backward changed {path} ({change}): an optimizer step inside backward? Declare the "
+            f"gradient where the optimizer receives it (README: \"An optimizer step inside backward\")")
+
+
+def _optimizer_step(label: str, path: str, change: str) -> UserError:
+    """The finding for a parameter that backward updated instead of leaving its gradient."""
+    return UserError(Kind.ERROR, _optimizer_text(label, path, change), [path])
+
+
 #: Key under which grads() also returns the raw gradient buffers (ignored when read).
 BUFFERS = "__gradient_buffers__"
+
+
+def _stepped(obj: Any, name: str, array: np.ndarray, old: np.ndarray) -> bool:
+    now = getattr(obj, name, None)
+    if not isinstance(now, np.ndarray) or now.shape != old.shape or name.startswith("_"):
+        return False
+    return now is not array or not np.array_equal(now, old)
 
 
 def _signed(grad: Any, sign: int) -> Any:

@@ -143,6 +143,9 @@ def read_gradients(
         )
     out = GradientSet()
     for name, value in raw.items():
+        if isinstance(value, UserError):  # the adapter already knows what is wrong with this one
+            out.problems[name] = value
+            continue
         try:
             out.values[name] = _as_gradient(value, params[name], name, source)
         except UserError as problem:
