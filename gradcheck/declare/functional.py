@@ -456,6 +456,7 @@ def _guarded(fn: Callable[[], Any], label: str) -> Callable[[], Any]:
         return call_user(fn, (), label)
 
     call.__gradcheck_guarded__ = True  # type: ignore[attr-defined]
+    call.__gradcheck_user__ = fn  # type: ignore[attr-defined]  # its closure holds the user's state
     return call
 
 

@@ -20,7 +20,7 @@ from ..declare.dims import Dims
 from ..declare.functional import Check
 from ..declare.problem import Problem, read_gradients
 from ..findings import Finding, Kind, UserError
-from . import detectors
+from . import detectors, locations
 from .bisect import Located, locate
 from .finite_diff import EPS, CountingLoss
 from .rejection import allows_rejection, is_rejection
@@ -100,21 +100,37 @@ def analytic_phase(problem: Problem, outcome: Outcome, *, detectors_on: bool = T
         raise UserError(Kind.ERROR, f"the loss is {f0} at the drawn point (before any perturbation)")
     before = detectors.watch(problem)
     returned = problem.grads()
-    for finding in [*detectors.state_changes(problem, before, returned, saved), *problem.notes]:
+    found = detectors.state_changes(problem, before, returned, saved)
+    for finding in [*found, *problem.notes]:
         outcome.add(finding)
+    after_backward = locations.read(problem) if detectors_on else {}
     gradients = read_gradients(returned, problem.params, source=source, names=problem.grad_keys)
     outcome.errors += [err.finding for err in gradients.problems.values()]
     eps, note = detectors.working_precision(returned, problem.params, source)
     outcome.add(note)
     if not detectors_on:  # probe mode: one forward and one backward, nothing more
         return Analytic(loss, f0, {n: np.array(g, dtype=np.float64) for n, g in gradients.values.items()}, eps)
-    random = detectors.nondeterminism(problem, f0, loss())
+    again = loss()
+    random = detectors.nondeterminism(problem, f0, again)
     if random is not None:
         outcome.add(random)
         return None
+    _backward_writes(problem, loss, outcome, after_backward, {f.site for f in found})
     kept, note = detectors.accumulation(problem, gradients.values, source)
     outcome.add(note)
     return Analytic(loss, f0, kept, eps)
+
+
+def _backward_writes(problem: Problem, loss: CountingLoss, outcome: Outcome, after_backward: locations.State,
+                     seen: set[str]) -> None:
+    """Writes into stored forward state found by location (see :mod:`.locations`)."""
+    if not after_backward:
+        return
+    fresh = locations.read(problem)
+    loss()  # one more forward: state every forward changes (running means) is not backward's doing
+    for finding in locations.backward_writes(problem, after_backward, fresh, locations.read(problem)):
+        if finding.site not in seen:  # already reported by the identity snapshot
+            outcome.add(finding)
 
 
 def evaluate(check: Check, dims: Dims, seed: int, draw: Callable[[Any], Any], *, nasty: bool = False,

@@ -109,7 +109,8 @@ class Tolerance:
         return self.rtol is not None or self.atol is not None
 
 
-_TOLERANCE: ContextVar[Tolerance] = ContextVar("gradcheck_tolerance", default=Tolerance())
+_DEFAULT_TOLERANCE = Tolerance()
+_TOLERANCE: ContextVar[Tolerance | None] = ContextVar("gradcheck_tolerance", default=None)
 
 
 @contextmanager
@@ -123,12 +124,12 @@ def tolerance(given: Tolerance) -> Iterator[None]:
 
 
 def current_tolerance() -> Tolerance:
-    return _TOLERANCE.get()
+    return _TOLERANCE.get() or _DEFAULT_TOLERANCE
 
 
 def practically_equal(error: float, analytic: float, numeric: float, scale: float) -> bool:
     """A certain difference too small to call a bug (see :data:`PRACTICAL_RTOL`)."""
-    given = _TOLERANCE.get()
+    given = current_tolerance()
     if given.strict or not math.isfinite(error):
         return False
     if given.custom:  # torch's rule: |analytic - numeric| <= atol + rtol * |numeric|
@@ -138,7 +139,7 @@ def practically_equal(error: float, analytic: float, numeric: float, scale: floa
 
 def _step(param: np.ndarray, eps: float) -> float:
     """The user's finite-difference step if given, else the automatic one."""
-    given = _TOLERANCE.get().eps
+    given = current_tolerance().eps
     return given if given is not None else step_size(param, eps)
 
 
