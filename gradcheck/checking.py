@@ -20,6 +20,7 @@ from .declare.functional import Check, get_check
 from .declare.layers import ModelCheck
 from .engine.example import MODES, Outcome, measure, parameter_shapes
 from .engine.search import Search, Timeout, search, search_one, time_limit
+from .engine.shrink import smaller_failure
 from .engine.verdict import Tolerance, tolerance
 from .errors import GradientError, SpecError
 from .findings import UserError
@@ -118,6 +119,8 @@ def check(
                 state, failure = search(chk, examples, seed, deadline, database, nasty, mode)
             except Timeout:
                 return timed_out(chk.name, seed, timeout)
+        if failure is not None and not database:
+            failure = _smallest(chk, state, failure, nasty, mode)
         return _report(chk, state, failure, seed)
 
 
@@ -204,6 +207,19 @@ def check_model(
     """
     declared = ModelCheck(make, X=X, y=y, dims=dims, where=where, loss=loss, params=params)
     return check(declared, **check_args)
+
+
+def _smallest(chk: Check, state: Search, failure: Outcome, nasty: bool, mode: str) -> Outcome:
+    """Lower each dim of the shrunk failure in turn while it fails the same way."""
+    def judge(dims: dict[str, int], seed: int) -> Outcome:
+        tried, outcome = search_one(chk, chk.space.at(dims), seed, nasty=nasty, mode=mode)
+        state.passes += tried.passes
+        return tried.last if outcome is None else outcome  # type: ignore[return-value]
+
+    smaller = smaller_failure(chk, failure, judge)
+    if smaller is not failure:
+        state.smallest_failure = smaller
+    return smaller
 
 
 def _report(chk: Check, state: Search, failure: Outcome | None, seed: int | None) -> Report:

@@ -51,7 +51,7 @@ def softmax_loss_stabilized(x, y):
     return loss, dx / n
 
 
-@pytest.mark.xfail(strict=True, reason="the stabilizer also in the gradient's denominator, squared: a real bug")
+@pytest.mark.xfail(strict=True, reason="gradient scaled by the true-class probability: wrong for every input")
 @gc.returns_grad(**SPEC)
 def softmax_loss_stabilized_wrong_scale(x, y):
     """Buggy: the gradient scaled by the true-class probability (a chain-rule slip)."""

@@ -222,6 +222,7 @@ class LayerCheck(Check):
                 notes.append(Finding(Kind.MUTATION, f"{label}.backward wrote into its upstream gradient dout "
                                                     f"({change}): copy it first (dout = dout.copy())",
                                      wanted, site="dout"))
+            method = f"{label}.{getattr(self.backward, '__name__', 'backward')}"
             stepped = {path: text for path in params.arrays
                        if (text := params.restore(path, before[path])) is not None}
             out: dict[str, Any] = {}
@@ -230,10 +231,10 @@ class LayerCheck(Check):
                 try:
                     buffer = self._gradient_buffer(obj, path, label)
                 except UserError as missing:  # one missing gradient leaves the others' verdicts
-                    out[path] = _optimizer_step(label, path, stepped[path]) if path in stepped else missing
+                    out[path] = _optimizer_step(method, path, stepped[path]) if path in stepped else missing
                     continue
                 if path in stepped:
-                    notes.append(Finding(Kind.MUTATION, _optimizer_text(label, path, stepped[path]), [path],
+                    notes.append(Finding(Kind.MUTATION, _optimizer_text(method, path, stepped[path]), [path],
                                          site=path))
                 out[path] = _signed(buffer, self.sign)
                 if isinstance(buffer, np.ndarray):
@@ -315,14 +316,14 @@ class LayerCheck(Check):
         return dict(zip(names, returned))
 
 
-def _optimizer_text(label: str, path: str, change: str) -> str:
-    return (f"{label}.backward changed {path} ({change}): an optimizer step inside backward? Declare the "
+def _optimizer_text(method: str, path: str, change: str) -> str:
+    return (f"{method} changed {path} ({change}): an optimizer step inside backward? Declare the "
             f"gradient where the optimizer receives it (README: \"An optimizer step inside backward\")")
 
 
-def _optimizer_step(label: str, path: str, change: str) -> UserError:
+def _optimizer_step(method: str, path: str, change: str) -> UserError:
     """The finding for a parameter that backward updated instead of leaving its gradient."""
-    return UserError(Kind.ERROR, _optimizer_text(label, path, change), [path])
+    return UserError(Kind.ERROR, _optimizer_text(method, path, change), [path])
 
 
 #: Key under which grads() also returns the raw gradient buffers (ignored when read).

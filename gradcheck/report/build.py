@@ -51,7 +51,8 @@ def build_report(name: str, state: Search, shown: Outcome | None, params: Mappin
         report.errors.append(err.message)
         report.findings.append(Finding(err.kind, err.message, list(err.params), dict(shown.dims)))
     for outcome, finding in state.findings.values():
-        report.findings.append(Finding(finding.kind, finding.message, list(finding.params), dict(outcome.dims)))
+        report.findings.append(Finding(finding.kind, finding.message, list(finding.params), dict(outcome.dims),
+                                       site=finding.site))
     for p in report.params.values():
         report.findings += _param_findings(p, report.findings, dict(shown.dims))
     report.ok = all(p.ok for p in report.params.values()) and not any(f.kind.blocks_verdict
