@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 from hypothesis.database import ExampleDatabase
 
 from .declare.dims import Dims
@@ -31,6 +32,7 @@ from .report.build import (
     reports_from_errors,
     timed_out,
 )
+from .report.confirm import confirm_dim_factors, repeated_index_hints
 from .report.model import ParamReport, Report
 
 __all__ = ["check", "check_at", "assert_gradients", "check_model", "DEFAULT_EXAMPLES"]
@@ -230,9 +232,40 @@ def _report(chk: Check, state: Search, failure: Outcome | None, seed: int | None
         # the table's errors and notes cover every example, not the last one drawn.
         shown = min(detected, key=lambda o: o.size) if detected else (state.worst or state.last)
     report = build_report(chk.name, state, shown, _params(chk, shown), seed)
+    if shown is not None and not report.ok:
+        confirm_dim_factors(chk, shown.dims, report.params, _remeasure(chk, shown))
+        repeated_index_hints(chk, _other_args(chk, shown), report.params)
     if state.largest is not None:
         report.largest = dict(state.largest.dims)
     return report
+
+
+def _other_args(chk: Check, shown: Outcome) -> dict[str, Any]:
+    """The example's non-differentiable arguments (index arrays, labels), drawn again as the check drew them."""
+    draw_inputs = getattr(chk, "draw_inputs", None)
+    if draw_inputs is None:
+        return {}
+    replay = iter(shown.drawn)
+    try:
+        _, others = draw_inputs(Dims(shown.dims), np.random.default_rng(shown.seed), lambda s: next(replay),
+                                shown.nasty)
+    except (UserError, StopIteration):
+        return {}
+    return dict(others)
+
+
+def _remeasure(chk: Check, shown: Outcome) -> Callable[[dict[str, int], str], Any]:
+    """Every entry of one parameter at other dims, the same value seed (for hints' second look)."""
+    def at(dims: dict[str, int], name: str) -> tuple[np.ndarray, np.ndarray] | None:
+        state, failure = search_one(chk, chk.space.at(dims), shown.seed, nasty=shown.nasty, mode="auto")
+        outcome = failure or state.last
+        if outcome is None:
+            return None
+        entries = measure(chk, outcome).get(name)
+        if entries is None or entries.entries is None:
+            return None
+        return entries.entries.analytic, entries.entries.numeric
+    return at
 
 
 def _params(chk: Check, shown: Outcome | None) -> dict[str, ParamReport]:

@@ -25,7 +25,7 @@ from .. import arrays
 from ..errors import SpecError
 from ..findings import Finding, Kind, UserError
 from .args import ArgSpec, FromStrategy, as_argspec
-from .calls import call_user, fresh, light_copy, name_of
+from .calls import call_user, fresh, light_copy, name_of, real_output
 from .dims import DEFAULT_VALUE_RANGE, Dims, DimSpace, check_value_range
 from .fixed import override
 from .layout import Layout
@@ -301,11 +301,7 @@ class BackwardOf(_Declared):
             )
         outs = []
         for i, out in enumerate(result[: self.outputs]):
-            try:
-                outs.append(np.asarray(out, dtype=np.float64))
-            except (TypeError, ValueError):
-                raise UserError(Kind.ERROR, f"output {i} of {name_of(self.fn)} is a {type(out).__name__}, "
-                                         f"not an array") from None
+            outs.append(real_output(out, f"output {i} of {name_of(self.fn)}"))
         return outs, result[-1]
 
     def build(self, dims: Dims, seed: int, draw: Draw, *, nasty: bool = False) -> Problem:
@@ -378,8 +374,9 @@ class ReturnsGrad(_Declared):
     def _split(self, result: Any) -> tuple[float, Any]:
         if not isinstance(result, (tuple, list)) or len(result) < 2:
             raise UserError(Kind.ERROR, f"{self.name} returned {type(result).__name__}; expected (loss, gradient)")
+        loss = real_output(result[0], f"the loss {self.name} returns") if not isinstance(result[0], int) else result[0]
         try:
-            value = float(np.asarray(result[0], dtype=np.float64).reshape(()))
+            value = float(np.asarray(loss, dtype=np.float64).reshape(()))
         except (TypeError, ValueError):
             raise UserError(Kind.ERROR, f"the first value {self.name} returns must be the scalar loss, got {result[0]!r:.60}") from None
         rest = result[1:]
@@ -453,7 +450,10 @@ def _guarded(fn: Callable[[], Any], label: str) -> Callable[[], Any]:
         return fn
 
     def call() -> Any:
-        return call_user(fn, (), label)
+        value = call_user(fn, (), label)
+        if label.endswith("loss()") and not isinstance(value, int):
+            real_output(value, f"the value of {label}")  # complex or object losses: say so
+        return value
 
     call.__gradcheck_guarded__ = True  # type: ignore[attr-defined]
     call.__gradcheck_user__ = fn  # type: ignore[attr-defined]  # its closure holds the user's state

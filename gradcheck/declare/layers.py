@@ -25,7 +25,7 @@ from .. import arrays
 from ..errors import SpecError
 from ..findings import Finding, Kind, UserError
 from .args import ArgSpec, FromStrategy, as_argspec
-from .calls import call_user, name_of
+from .calls import call_user, name_of, real_output
 from .dims import (
     DEFAULT_VALUE_RANGE,
     Dims,
@@ -293,11 +293,10 @@ class LayerCheck(Check):
             out = per_step if self.output is None else None
         if self.output is not None:
             out = call_user(self.output, (obj,), "output(layer)")
-        try:
-            return np.asarray(out, dtype=np.float64)
-        except (TypeError, ValueError):
+        if out is None or (not isinstance(out, (np.ndarray, np.generic, list, tuple, int, float, complex))):
             raise UserError(Kind.ERROR, f"{label}.forward returned a {type(out).__name__}, not an array; "
-                                     f"for a layer that keeps its output in an attribute, pass output=lambda layer: ...") from None
+                                     f"for a layer that keeps its output in an attribute, pass output=lambda layer: ...")
+        return real_output(out, f"the output of {label}.forward")
 
     def _gradient_buffer(self, obj: Any, path: str, label: str) -> Any:
         grad_path = self.params.get(path) if self.params else None
@@ -483,7 +482,8 @@ class ModelCheck(Check):
                 raise UserError(Kind.ERROR, f"{label}.{self.loss_method}(X, y) should return (loss, grads), "
                                          f"got {type(result).__name__}")
             try:
-                return float(np.asarray(result[0], dtype=np.float64).reshape(())), result[1]
+                value = result[0] if isinstance(result[0], int) else real_output(result[0], f"the loss {label}.{self.loss_method} returned")
+                return float(np.asarray(value, dtype=np.float64).reshape(())), result[1]
             except (TypeError, ValueError):
                 raise UserError(Kind.ERROR, f"the loss {label}.{self.loss_method} returned is not a number: {result[0]!r:.60}") from None
 
