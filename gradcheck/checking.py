@@ -187,7 +187,23 @@ def check_at(
 def assert_gradients(target: Any, **kwargs: Any) -> Report:
     """:func:`check`, raising :class:`GradientError` (an AssertionError) on failure.
 
-    Takes the arguments of :func:`check`; returns the report when the check passes.
+    Parameters
+    ----------
+    target : callable
+        A declared check, as for :func:`check`.
+    **kwargs
+        Any argument of :func:`check`: ``examples``, ``seed``, ``timeout``,
+        ``database``, ``nasty``, ``mode``, ``rtol``, ``atol``, ``eps``, ``strict``.
+
+    Returns
+    -------
+    Report
+        The report, when the check passes.
+
+    Raises
+    ------
+    GradientError
+        The check failed; its message is the report's table.
     """
     __tracebackhide__ = True
     report = check(target, **kwargs)
@@ -203,9 +219,21 @@ def check_model(
 ) -> Report:
     """Declare and check a model in one call.
 
-    ``gc.check_model(make_model, X="N,D", y=gc.labels("N", classes="C"))``.  The
-    declaration arguments are those of :func:`gradcheck.model`; the rest
-    (``examples=``, ``seed=``, ...) go to :func:`check`.
+    ``gc.check_model(make_model, X="N,D", y=gc.labels("N", classes="C"))``.
+
+    Parameters
+    ----------
+    make : callable
+        ``make(d, rng) -> model`` with ``model.params`` and ``model.loss(X, y)``.
+    X, y, dims, where, loss, params
+        As for :func:`gradcheck.model`.
+    **check_args
+        Passed to :func:`check` (``examples=``, ``seed=``, ``rtol=``, ...).
+
+    Returns
+    -------
+    Report
+        As for :func:`check`.
     """
     declared = ModelCheck(make, X=X, y=y, dims=dims, where=where, loss=loss, params=params)
     return check(declared, **check_args)

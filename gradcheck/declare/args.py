@@ -65,8 +65,19 @@ class _Labels(ArgSpec):
 def labels(shape, *, classes, low: int = 0) -> ArgSpec:
     """Integer class labels of ``shape`` in ``[low, low + classes)``.
 
-    ``classes`` is a dim name or an int: ``gc.labels("N", classes="C")``; use
-    ``low=1`` for 1-based labels.
+    Parameters
+    ----------
+    shape : str or tuple
+        The labels' shape in dim names (``"N"``).
+    classes : str or int
+        How many classes: a dim name or an int (``gc.labels("N", classes="C")``).
+    low : int
+        The first label (``low=1`` for 1-based labels).
+
+    Returns
+    -------
+    ArgSpec
+        For ``args=`` or ``y=``.
     """
     return _Labels(shape, classes, low, repeat=False, what="labels")
 
@@ -74,9 +85,22 @@ def labels(shape, *, classes, low: int = 0) -> ArgSpec:
 def indices(shape, *, size, low: int = 0) -> ArgSpec:
     """Integer indices of ``shape`` in ``[low, low + size)`` with at least one repeat.
 
-    For embedding lookups: ``gc.indices("N,T", size="V")``.  When the array has
-    two or more entries one index is always repeated, since that is where
-    ``dW[idx] += dout`` (instead of ``np.add.at``) goes wrong.
+    When the array has two or more entries one index is always repeated, since
+    that is where ``dW[idx] += dout`` (instead of ``np.add.at``) goes wrong.
+
+    Parameters
+    ----------
+    shape : str or tuple
+        The indices' shape in dim names (``"N,T"``).
+    size : str or int
+        How many rows they index: a dim name or an int (``gc.indices("N,T", size="V")``).
+    low : int
+        The first index.
+
+    Returns
+    -------
+    ArgSpec
+        For ``args=``.
     """
     return _Labels(shape, size, low, repeat=True, what="indices")
 
@@ -93,7 +117,18 @@ class _Const(ArgSpec):
 
 
 def const(value) -> ArgSpec:
-    """Pass ``value`` as it is, even if it is callable (an activation function)."""
+    """Pass ``value`` as it is, even if it is callable (an activation function).
+
+    Parameters
+    ----------
+    value : object
+        What the argument receives in every example.
+
+    Returns
+    -------
+    ArgSpec
+        For ``args=``.
+    """
     return _Const(value)
 
 

@@ -497,7 +497,50 @@ def backward_of(
     gradients for ``wrt``: one array, a tuple in ``wrt`` order, or a dict keyed by
     ``name`` or ``"d"+name``.  A dict argument of arrays is declared with a dict
     shape (``shapes={"parameters": {"Wax": "A,X", ...}}``); its entries are
-    reported as ``parameters.Wax``.  See the README for every argument.
+    reported as ``parameters.Wax``.
+
+    Parameters
+    ----------
+    forward : callable
+        The forward function: ``forward(*args) -> (*outs, cache)``.
+    shapes : dict
+        Each differentiable argument and its shape, in dim names
+        (``{"x": "N,D", "w": "D,M", "b": "M"}``; expressions like ``"H+2*P"``; a dict
+        of shapes for a dict argument).  A name that is a global of the function's
+        module, not an argument, is a parameter too.
+    wrt : str or list of str, optional
+        The arguments the gradients are for, in the order they are returned
+        (default: every entry of ``shapes``).
+    args : dict, optional
+        The other arguments: ``gc.labels``, ``gc.indices``, ``gc.const``, a value,
+        ``lambda d: ...`` or ``lambda d, rng: ...``, or a hypothesis strategy.
+    dims : dict, optional
+        ``name -> (low, high)`` for drawn dims (default ``(1, 4)``), or
+        ``name -> lambda d: ...`` for a dim computed from the others.
+    where : callable, optional
+        ``where(d) -> bool``: only configurations it accepts are drawn.
+    ranges : dict, optional
+        ``name -> (low, high)``: the values drawn for an argument (default ``(-2, 2)``).
+    grads : dict, optional
+        ``name -> key`` where a returned dict names a gradient other than ``name`` or
+        ``"d" + name``.
+    unroll : dict, optional
+        ``{"theta": {"Theta1": "H,D+1", "Theta2": "K,H+1"}}``: the pieces of a flat
+        parameter vector, reported by their own names (``Theta2[3, 0]``).
+    unroll_order : {"C", "F"}
+        How the pieces were raveled before being concatenated.
+    clip : float, optional
+        The gradients are clipped to ``[-clip, clip]``: entries at the bound are not
+        compared (and are counted in the report).
+    outputs : int
+        How many of forward's outputs receive an upstream gradient (the rest, then
+        the cache, are not differentiated).
+
+    Returns
+    -------
+    callable
+        A decorator that returns ``backward`` unchanged, with the check attached
+        (``gc.check(backward)``; collected by ``pytest --gradcheck``).
     """
 
     declared_in = caller_globals()
@@ -528,13 +571,45 @@ def returns_grad(
 ) -> Callable[[F], F]:
     """Declare a function that returns its own loss and gradient: ``(loss, grads)``.
 
-    ``unroll={"theta": {"Theta1": "H,D+1", "Theta2": "K,H+1"}}`` names the pieces of
-    a parameter vector (raveled in ``unroll_order`` "C" or "F" and concatenated),
-    so reports speak of ``Theta2[3, 0]``.  A ``shapes`` entry that is not an
-    argument but a global of the function's module (min-char-rnn's ``Wxh``) is a
-    parameter too: it is set for each call and restored afterwards.  ``clip=5``:
-    the function clips its gradients to [-5, 5]; entries at the bound are not
-    compared (and are counted in the report).
+    A ``shapes`` entry that is not an argument but a global of the function's module
+    (min-char-rnn's ``Wxh``) is set for each call and restored afterwards.
+
+    Parameters
+    ----------
+    shapes : dict
+        Each differentiable argument and its shape, in dim names
+        (``{"x": "N,D", "w": "D,M", "b": "M"}``; expressions like ``"H+2*P"``; a dict
+        of shapes for a dict argument).  A name that is a global of the function's
+        module, not an argument, is a parameter too.
+    wrt : str or list of str, optional
+        The arguments the gradients are for, in the order they are returned
+        (default: every entry of ``shapes``).
+    args : dict, optional
+        The other arguments: ``gc.labels``, ``gc.indices``, ``gc.const``, a value,
+        ``lambda d: ...`` or ``lambda d, rng: ...``, or a hypothesis strategy.
+    dims : dict, optional
+        ``name -> (low, high)`` for drawn dims (default ``(1, 4)``), or
+        ``name -> lambda d: ...`` for a dim computed from the others.
+    where : callable, optional
+        ``where(d) -> bool``: only configurations it accepts are drawn.
+    ranges : dict, optional
+        ``name -> (low, high)``: the values drawn for an argument (default ``(-2, 2)``).
+    grads : dict, optional
+        ``name -> key`` where a returned dict names a gradient other than ``name`` or
+        ``"d" + name``.
+    unroll : dict, optional
+        ``{"theta": {"Theta1": "H,D+1", "Theta2": "K,H+1"}}``: the pieces of a flat
+        parameter vector, reported by their own names (``Theta2[3, 0]``).
+    unroll_order : {"C", "F"}
+        How the pieces were raveled before being concatenated.
+    clip : float, optional
+        The gradients are clipped to ``[-clip, clip]``: entries at the bound are not
+        compared (and are counted in the report).
+
+    Returns
+    -------
+    callable
+        A decorator that returns the function unchanged, with the check attached.
     """
 
     declared_in = caller_globals()
@@ -550,7 +625,26 @@ def returns_grad(
 def problem(
     *, dims: Mapping[str, Any], where: Callable[[Dims], bool] | None = None
 ) -> Callable[[F], F]:
-    """Declare ``make(d, rng) -> gc.Problem``: the escape hatch for any code."""
+    """Declare ``make(d, rng) -> gc.Problem``: the escape hatch for any code.
+
+    ``make`` builds the parameter arrays, a ``loss()`` that reads them and a
+    ``grads()`` that returns their gradients; an exception in either is reported
+    with its ``file:line``.  Stored state held by the closures is watched: a write
+    by backward into what the forward stored is reported where it lives.
+
+    Parameters
+    ----------
+    dims : dict
+        ``name -> (low, high)`` for each dim ``make`` reads from ``d`` (or
+        ``lambda d: ...`` for a computed one).
+    where : callable, optional
+        ``where(d) -> bool``: only configurations it accepts are drawn.
+
+    Returns
+    -------
+    callable
+        A decorator that returns ``make`` unchanged, with the check attached.
+    """
 
     declared_in = caller_globals()
 

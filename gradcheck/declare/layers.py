@@ -419,15 +419,43 @@ def layer(
 ) -> Callable[[F], F]:
     """Declare ``make(d, rng) -> layer`` for a class layer.
 
-    ``inputs``: the forward's array arguments and their shapes (their gradients
-    are what ``backward`` returns).  ``params``: attribute -> attribute holding
-    its gradient (``{"W": "dW"}``, ``{"filters[0].weights":
-    "filters[0].weights_grad"}``); a list of attributes finds ``dW``, ``W_grad``,
-    ``grad_W`` by name; omitted, every array attribute with such a gradient.
-    ``forward``/``backward``: method names, or functions ``(layer, *inputs)`` and
-    ``(layer, dout)``.  ``sign=-1``: the layer stores ``-dL/dW``.  ``steps="T"``:
-    a stateful layer, ``reset`` then ``forward(x[t])`` for each step; ``output``
-    reads the checked output from the layer when forward returns nothing useful.
+    ``backward`` gets a copy of ``dout``: a write into it is reported (the layer
+    before may still need it), and so is a parameter that backward changed (an
+    optimizer step inside backward).
+
+    Parameters
+    ----------
+    inputs : dict, optional
+        The forward's array arguments and their shapes (``{"x": "N,D"}``); their
+        gradients are what ``backward`` returns.
+    params : dict or list of str, optional
+        Attribute -> attribute holding its gradient (``{"W": "dW"}``,
+        ``{"filters[0].weights": "filters[0].weights_grad"}``, ``{"W": "W_opt.grad"}``);
+        a list finds ``dW``, ``W_grad``, ``grad_W`` by name; omitted, every array
+        attribute with such a gradient (or that backward updates).
+    wrt : list of str, optional
+        Which inputs and parameters to check (default: all).
+    dims : dict, optional
+        ``name -> (low, high)`` or ``name -> lambda d: ...``, as for :func:`backward_of`.
+    where : callable, optional
+        ``where(d) -> bool``: only configurations it accepts are drawn.
+    ranges : dict, optional
+        ``input -> (low, high)``: the values drawn for an input (default ``(-2, 2)``).
+    forward, backward : str or callable
+        Method names, or functions ``(layer, *inputs)`` and ``(layer, dout)``.
+    sign : {1, -1}
+        ``-1``: the layer stores ``-dL/dW`` (the update is ``W += rate * W_grad``).
+    steps : str, optional
+        A dim name (``"T"``): a stateful layer, ``reset`` then ``forward(x[t])`` per step.
+    reset : str, optional
+        The method that clears a stateful layer's state (with ``steps``).
+    output : callable, optional
+        ``output(layer)`` reads the checked output when forward returns nothing useful.
+
+    Returns
+    -------
+    callable
+        A decorator that returns ``make`` unchanged, with the check attached.
     """
     declared_in = caller_globals()
 
@@ -531,7 +559,28 @@ def model(
     params: str = "params",
 ) -> Callable[[F], F]:
     """Declare ``make(d, rng) -> model`` for a model with ``model.params`` and
-    ``loss, grads = model.loss(X, y)`` (grads keyed like params)."""
+    ``loss, grads = model.loss(X, y)`` (grads keyed like params).
+
+    Parameters
+    ----------
+    X : str, tuple, callable or ArgSpec
+        The input batch: a shape (``"N,D"``), or how to draw it.
+    y : ArgSpec or value, optional
+        The targets, e.g. ``gc.labels("N", classes="C")``.
+    dims : dict, optional
+        ``name -> (low, high)`` or ``name -> lambda d: ...``.
+    where : callable, optional
+        ``where(d) -> bool``: only configurations it accepts are drawn.
+    loss : str or callable
+        The method (or function of the model) returning ``(loss, grads)``.
+    params : str
+        The attribute holding the dict of parameter arrays.
+
+    Returns
+    -------
+    callable
+        A decorator that returns ``make`` unchanged, with the check attached.
+    """
     declared_in = caller_globals()
 
     def decorate(make: F) -> F:
