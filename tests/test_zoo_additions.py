@@ -150,3 +150,38 @@ def test_the_full_softmax_jacobian_twin_is_caught():
 def test_the_repeated_index_twin_is_caught():
     report = gc.check(buggy_embedding.word_embedding_backward_fancy_index, seed=0)
     assert report.wrong_params() == ["W"]
+
+
+def test_the_plugin_takes_strict_from_the_marker_and_the_command_line(pytester):
+    pytester.makepyfile(test_stab="""
+        import numpy as np
+        import pytest
+        import gradcheck as gc
+
+        def _p(x):
+            e = np.exp(x - x.max(axis=1, keepdims=True))
+            return e / e.sum(axis=1, keepdims=True)
+
+        def stabilized(x, y):
+            n = x.shape[0]
+            p = _p(x)
+            dx = p.copy()
+            dx[np.arange(n), y] -= 1
+            return -np.log(p[np.arange(n), y] + 1e-7).sum() / n, dx / n
+
+        SPEC = dict(shapes={"x": "N,C"}, args={"y": gc.labels("N", classes="C")}, dims={"C": (5, 5), "N": (1, 1)})
+
+        @gc.returns_grad(**SPEC)
+        def loose(x, y):
+            return stabilized(x, y)
+
+        @pytest.mark.gradcheck(strict=True)
+        @gc.returns_grad(**SPEC)
+        def tight(x, y):
+            return stabilized(x, y)
+    """)
+    result = pytester.runpytest("--gradcheck", "test_stab.py", "--gradcheck-examples", "300", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=1)
+    result = pytester.runpytest("--gradcheck", "test_stab.py", "--gradcheck-examples", "300", "--gradcheck-strict",
+                                "-p", "no:randomly")
+    result.assert_outcomes(failed=2)

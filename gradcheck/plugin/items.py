@@ -16,7 +16,7 @@ from .options import OPTIONS
 
 __all__ = ["ImplementationModule", "CheckItem", "UndeclaredItem", "ImportErrorItem", "is_test_file", "MARK_KEYS"]
 
-MARK_KEYS = ("examples", "seed", "timeout", "nasty", "mode")
+MARK_KEYS = ("examples", "seed", "timeout", "nasty", "mode", "rtol", "atol", "eps", "strict")
 
 
 def is_test_file(path: Path, config: pytest.Config) -> bool:
@@ -139,6 +139,10 @@ class CheckItem(pytest.Item):
             timeout=tuned.get("timeout", options.timeout),
             nasty=bool(tuned.get("nasty", options.nasty)),
             mode=tuned.get("mode", options.mode),
+            rtol=tuned.get("rtol"),
+            atol=tuned.get("atol"),
+            eps=tuned.get("eps"),
+            strict=bool(tuned.get("strict", options.strict)),
         )
         inferred = getattr(self.check, "inferred", None)
         if inferred:  # undecorated code: say the check was inferred, and from what
