@@ -474,7 +474,8 @@ def layer(
 class ModelCheck(Check):
     """``make(d, rng) -> model`` with ``model.params`` and ``model.loss(X, y) -> (loss, grads)``."""
 
-    def __init__(self, make, *, X, y, dims, where, loss, params):
+    def __init__(self, make: Callable[..., Any], *, X: Any, y: Any, dims: Any, where: Any, loss: Any,
+                 params: str) -> None:
         if not callable(make):
             raise SpecError(f"gc.model decorates a function make(d, rng) that builds the model, got {make!r}")
         self.make, self.name = make, name_of(make)

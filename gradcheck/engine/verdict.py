@@ -222,22 +222,22 @@ class EntryResult:
 
     @property
     def wrong(self) -> np.ndarray:
-        return self.status == WRONG
+        return np.asarray(self.status == WRONG)
 
     @property
     def tiny(self) -> np.ndarray:
-        return self.status == TINY
+        return np.asarray(self.status == TINY)
 
     @property
     def excluded(self) -> np.ndarray:
-        return (self.status == KINK) | (self.status == CLIPPED)
+        return np.asarray((self.status == KINK) | (self.status == CLIPPED))
 
     @property
     def clipped(self) -> np.ndarray:
-        return self.status == CLIPPED
+        return np.asarray(self.status == CLIPPED)
 
     def abs_errors(self) -> np.ndarray:
-        return np.abs(self.analytic - self.numeric)
+        return np.asarray(np.abs(self.analytic - self.numeric))
 
     def rel_errors(self) -> np.ndarray:
         """Errors relative to the entry or, for tiny entries, the parameter's scale."""

@@ -26,7 +26,7 @@ class GradeSpec:
     fn: str | None = None
     points: float = 1.0
     required: bool = False
-    reference: Callable | None = None
+    reference: Callable[..., Any] | None = None
     check_args: dict[str, Any] = field(default_factory=dict)
     #: The spec file it was read from (its name only), for the reproduce command a student runs.
     source: str = ""
@@ -47,7 +47,7 @@ def spec(
     fn: str | None = None,
     points: float = 1,
     required: bool = False,
-    reference: Callable | None = None,
+    reference: Callable[..., Any] | None = None,
     **check_args: Any,
 ) -> GradeSpec:
     """Declare one graded check of the student's functions, named as strings.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,7 @@ class Options:
         )
 
 
-def _parse(text: Any, name: str, convert) -> Any:
+def _parse(text: Any, name: str, convert: Callable[[Any], Any]) -> Any:
     if text is None or text == "":
         return None
     try:

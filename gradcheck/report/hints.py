@@ -20,7 +20,7 @@ PATTERN_RTOL = 1e-4
 
 
 def _close(x: np.ndarray, y: np.ndarray, scale: float) -> np.ndarray:
-    return np.abs(x - y) <= PATTERN_RTOL * scale + 1e-300
+    return np.asarray(np.abs(x - y) <= PATTERN_RTOL * scale + 1e-300)
 
 
 def hints(
@@ -52,7 +52,8 @@ def hints(
     return []
 
 
-def _zeros(name, a, n, wrong, scale, dims):
+def _zeros(name: str, a: np.ndarray, n: np.ndarray, wrong: np.ndarray, scale: float,
+        dims: dict[str, int]) -> list[str]:
     # One entry that is 0 says little (a ReLU mask can make it so); several say more.
     if a.size >= 2 and np.all(a == 0):
         return [f"the analytic gradient of {name} is all zeros but the numeric one is not: not implemented, "
@@ -60,14 +61,16 @@ def _zeros(name, a, n, wrong, scale, dims):
     return []
 
 
-def _all_equal(name, a, n, wrong, scale, dims):
+def _all_equal(name: str, a: np.ndarray, n: np.ndarray, wrong: np.ndarray, scale: float,
+        dims: dict[str, int]) -> list[str]:
     if a.size >= 2 and np.all(a == a.flat[0]) and not np.all(_close(n, n.flat[0], scale)):
         return [f"every entry of the analytic gradient of {name} is {a.flat[0]:.6g} while the numeric "
                 f"gradient varies: the value does not depend on the inputs it should"]
     return []
 
 
-def _sign(name, a, n, wrong, scale, dims):
+def _sign(name: str, a: np.ndarray, n: np.ndarray, wrong: np.ndarray, scale: float,
+        dims: dict[str, int]) -> list[str]:
     flipped = _close(a, -n, scale) & wrong & _evidence(n, scale)
     if not flipped.any():
         return []
@@ -94,7 +97,7 @@ CLEARLY_WRONG = 1e-2
 
 def _evidence(n: np.ndarray, scale: float) -> np.ndarray:
     """Entries whose numeric value is far enough from 0 to tell anything."""
-    return np.abs(n) > 1e-3 * scale
+    return np.asarray(np.abs(n) > 1e-3 * scale)
 
 
 def factor_of(a: np.ndarray, n: np.ndarray, *, evidence: int = 2) -> float | None:
@@ -110,7 +113,8 @@ def factor_of(a: np.ndarray, n: np.ndarray, *, evidence: int = 2) -> float | Non
     return c
 
 
-def _factor(name, a, n, wrong, scale, dims):
+def _factor(name: str, a: np.ndarray, n: np.ndarray, wrong: np.ndarray, scale: float,
+        dims: dict[str, int]) -> list[str]:
     c = factor_of(a, n, evidence=1)
     if c is None or abs(c - 1) < 1e-3:
         return []
@@ -129,7 +133,8 @@ def _factor(name, a, n, wrong, scale, dims):
     return [f"the analytic gradient of {name} is {c:.4g} x the numeric one{label}"]
 
 
-def _row_sums(name, a, n, wrong, scale, dims):
+def _row_sums(name: str, a: np.ndarray, n: np.ndarray, wrong: np.ndarray, scale: float,
+        dims: dict[str, int]) -> list[str]:
     """Softmax-like outputs: adding a constant to a row changes nothing, so the true rows sum to 0."""
     if a.ndim != 2 or a.shape[1] < 2 or not wrong.all(axis=1).any():
         return []
@@ -142,7 +147,8 @@ def _row_sums(name, a, n, wrong, scale, dims):
     return []
 
 
-def _one_contribution(name, a, n, wrong, scale, dims):
+def _one_contribution(name: str, a: np.ndarray, n: np.ndarray, wrong: np.ndarray, scale: float,
+        dims: dict[str, int]) -> list[str]:
     """A few wrong entries, each still non-zero: entries fed from several places keep one of them."""
     informative = _evidence(n, scale)
     k, m = int(wrong.sum()), int(informative.sum())
@@ -171,13 +177,15 @@ def _name_factor(c: float, dims: Mapping[str, int]) -> str:
     return " (" + "; ".join(([f"off by a factor {label}"] if label else []) + why) + ")"
 
 
-def _transposed(name, a, n, wrong, scale, dims):
+def _transposed(name: str, a: np.ndarray, n: np.ndarray, wrong: np.ndarray, scale: float,
+        dims: dict[str, int]) -> list[str]:
     if a.ndim == 2 and a.shape[0] == a.shape[1] and a.shape[0] > 1 and np.all(_close(a, n.T, scale)):
         return [f"the analytic gradient of {name} is the transpose of the numeric one"]
     return []
 
 
-def _rows_and_columns(name, a, n, wrong, scale, dims):
+def _rows_and_columns(name: str, a: np.ndarray, n: np.ndarray, wrong: np.ndarray, scale: float,
+        dims: dict[str, int]) -> list[str]:
     if wrong.ndim < 2 or wrong.all():
         return []
     rel = np.abs(a - n) / np.maximum(np.maximum(np.abs(a), np.abs(n)), 0.1 * scale)

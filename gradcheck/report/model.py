@@ -107,7 +107,7 @@ class Report:
             "reproduce": self.reproduce,
         }
 
-    def to_json(self, **kwargs) -> str:
+    def to_json(self, **kwargs: Any) -> str:
         return json.dumps(self.to_dict(), **kwargs)
 
     def __str__(self) -> str:
