@@ -267,3 +267,12 @@ def test_every_public_function_documents_every_argument():
             if arg in ("kwargs", "check_args"):
                 continue
             assert arg in doc.split("Parameters\n----------", 1)[1], f"{name} does not document {arg}"
+
+
+def test_the_plugins_summary_line_names_each_parameter_by_its_verdict():
+    from gradcheck.plugin.results import _what_failed
+
+    record = {"params": {"W": {"ok": False, "status": "not-implemented"}, "b": {"ok": False, "status": "wrong"},
+                         "x": {"ok": True, "status": "ok"}},
+              "findings": [{"kind": "not-implemented"}, {"kind": "mutation"}], "config": {"N": 2}}
+    assert _what_failed(record) == "not-implemented W; wrong b; mutation (at N=2)"

@@ -105,11 +105,14 @@ def _write(path: Path, text: str) -> None:
 
 
 def _what_failed(record: dict) -> str:
-    wrong = [name for name, p in record["params"].items() if not p["ok"]]
-    kinds = sorted({f["kind"] for f in record.get("findings", []) if Kind(f["kind"]).summarized})
-    parts = []
-    if wrong:
-        parts.append("wrong " + ", ".join(wrong))
+    # Each failed parameter under its own verdict, as the table says it ("not-implemented W",
+    # not "wrong W; not-implemented"); then the kinds of finding that no parameter's verdict names.
+    by_status: dict[str, list[str]] = {}
+    for name, p in record["params"].items():
+        if not p["ok"]:
+            by_status.setdefault(p.get("status") or "wrong", []).append(name)
+    kinds = sorted({f["kind"] for f in record.get("findings", []) if Kind(f["kind"]).summarized} - set(by_status))
+    parts = [f"{status} {', '.join(names)}" for status, names in by_status.items()]
     parts += kinds
     dims = ", ".join(f"{k}={v}" for k, v in record["config"].items())
     return "; ".join(parts or ["failed"]) + (f" (at {dims})" if dims else "")
