@@ -244,7 +244,9 @@ def _smallest(chk: Check, state: Search, failure: Outcome, nasty: bool, mode: st
     def judge(dims: dict[str, int], seed: int) -> Outcome:
         tried, outcome = search_one(chk, chk.space.at(dims), seed, nasty=nasty, mode=mode)
         state.passes += tried.passes
-        return tried.last if outcome is None else outcome  # type: ignore[return-value]
+        if outcome is None or outcome.rejected is not None:  # passed, or the forward rejected the input
+            return tried.last or Outcome(dict(dims), seed)
+        return outcome
 
     smaller = smaller_failure(chk, failure, judge)
     if smaller is not failure:

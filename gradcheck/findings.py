@@ -115,7 +115,7 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind.value, "params": list(self.params), "config": dict(self.config),
-                "message": self.message, "site": self.site}
+                "message": self.message, **({"site": self.site} if self.site else {})}
 
 
 class UserError(Exception):
