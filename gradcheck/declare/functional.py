@@ -47,7 +47,7 @@ class Check:
 
     name: str
     space: DimSpace
-    declared_in: dict | None = None
+    declared_in: dict[str, Any] | None = None
 
     def build(self, dims: Dims, seed: int, draw: Draw, *, nasty: bool = False) -> Problem:  # pragma: no cover
         raise NotImplementedError
@@ -75,8 +75,9 @@ def get_check(target: Any) -> Check:
 class _Declared(Check):
     """Shared declaration of the functional conventions: signature, shapes, args."""
 
-    def __init__(self, fn: Callable, *, shapes, wrt, args, dims, where, ranges, grads, role: str,
-                 unroll=None, unroll_order="C", clip=None):
+    def __init__(self, fn: Callable[..., Any], *, shapes: Any, wrt: Any, args: Any, dims: Any, where: Any,
+                 ranges: Any, grads: Any, role: str, unroll: Any = None, unroll_order: str = "C",
+                 clip: Any = None) -> None:
         if not callable(fn):
             raise SpecError(f"expected {role} to be a function, got {role}={fn!r}")
         self.fn = fn
@@ -99,7 +100,7 @@ class _Declared(Check):
             used.update(spec.dim_names())
         self.space = DimSpace(dims, used, where)
 
-    def _read_wrt(self, wrt) -> list[str]:
+    def _read_wrt(self, wrt: Any) -> list[str]:
         """User-level names, in the order the gradients are returned."""
         if wrt is None:
             return self.layout.all_user_names()
@@ -118,7 +119,7 @@ class _Declared(Check):
             raise SpecError(f"wrt must list distinct arguments, got wrt={wrt!r}")
         return out
 
-    def _read_args(self, args) -> dict[str, ArgSpec]:
+    def _read_args(self, args: Any) -> dict[str, ArgSpec]:
         if args is None:
             return {}
         if not isinstance(args, Mapping):
@@ -135,7 +136,7 @@ class _Declared(Check):
             out[name] = as_argspec(name, value)
         return out
 
-    def _read_ranges(self, ranges) -> dict[str, tuple[float, float]]:
+    def _read_ranges(self, ranges: Any) -> dict[str, tuple[float, float]]:
         if ranges is None:
             ranges = {}
         if not isinstance(ranges, Mapping):
@@ -145,7 +146,7 @@ class _Declared(Check):
                 raise SpecError(f"ranges names {name!r}, which has no entry in shapes=")
         return {n: check_value_range(n, ranges.get(n, DEFAULT_VALUE_RANGE)) for n in self.layout.args}
 
-    def _read_grad_keys(self, grads) -> dict[str, str]:
+    def _read_grad_keys(self, grads: Any) -> dict[str, str]:
         if grads is None:
             return {}
         if not isinstance(grads, Mapping):
@@ -168,7 +169,7 @@ class _Declared(Check):
 
     # -- per example ------------------------------------------------------------
 
-    def draw_inputs(self, dims: Dims, rng: np.random.Generator, draw: Draw, nasty: bool = False) -> tuple[dict, dict]:
+    def draw_inputs(self, dims: Dims, rng: np.random.Generator, draw: Draw, nasty: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
         values = self.layout.draw(dims, rng, self.ranges, nasty=nasty)
         others = {}
         for name, spec in self.args.items():
@@ -179,7 +180,7 @@ class _Declared(Check):
         override(self, values, others)  # check_at(inputs=...): the user's own arrays
         return values, others
 
-    def call_args(self, values: dict, others: dict, *, views: dict | None = None) -> list:
+    def call_args(self, values: dict[str, Any], others: dict[str, Any], *, views: dict[str, Any] | None = None) -> list[Any]:
         """Every argument, in the signature's order: fresh copies, or ``views`` of the masters.
 
         The calls that look for writes into the arguments get copies; the many
@@ -196,12 +197,12 @@ class _Declared(Check):
                 break  # the rest take their defaults
         return out
 
-    def read_only_views(self, values: dict) -> dict:
+    def read_only_views(self, values: dict[str, Any]) -> dict[str, Any]:
         """Views of the master arrays for :meth:`call_args`: made once, they show every perturbation."""
         return {name: self.layout.read_only(value) for name, value in values.items()}
 
-    def call_reading(self, fn: Callable, values: dict, others: dict, views: dict, label: str, writes: list,
-                     notes: list) -> Any:
+    def call_reading(self, fn: Callable[..., Any], values: dict[str, Any], others: dict[str, Any], views: dict[str, Any], label: str, writes: list[Any],
+                     notes: list[Any]) -> Any:
         """Call with read-only views of the arrays, or with copies once the function writes into them.
 
         A write the copies did not show (the same values written back, ``out=x``)
@@ -218,7 +219,7 @@ class _Declared(Check):
                                      site=f"{label}(arguments)"))
         return call_user(fn, self.call_args(values, others), label)
 
-    def check_inputs_unchanged(self, values: dict, called: list, label: str, notes: list) -> bool:
+    def check_inputs_unchanged(self, values: dict[str, Any], called: list[Any], label: str, notes: list[Any]) -> bool:
         """Note every argument the call wrote into; True if there was one."""
         wrote = False
         for arg, given in zip(self.signature_names, called):
@@ -232,9 +233,10 @@ class _Declared(Check):
                                          site=f"{label}({name})"))
         return wrote
 
-    def problem(self, values: dict, dims: Dims, loss, grads, notes: list, source: str) -> Problem:
+    def problem(self, values: dict[str, Any], dims: Dims, loss: Callable[[], float], grads: Callable[[], Any],
+                notes: list[Any], source: str) -> Problem:
         """The Problem over ``wrt``, with unrolled vectors cut into named pieces."""
-        def cut_grads():
+        def cut_grads() -> Any:
             return self.layout.split_gradients(grads(), values, self.wrt, dims, source=source, names=self.grad_keys)
 
         unrolled = any(n in self.layout.unrolled for n in self.wrt)
@@ -242,14 +244,14 @@ class _Declared(Check):
         return Problem(params, loss, cut_grads, notes=notes, source=source,
                        grad_keys={} if unrolled else self.grad_keys, clip=self.clip)
 
-    def module_globals(self, values: dict, *functions: Callable):
+    def module_globals(self, values: dict[str, Any], *functions: Callable[..., Any]) -> Any:
         """Fresh copies of the global parameters in the functions' modules, for one call."""
         if not self.global_names:
             return _NO_GLOBALS  # the common case costs nothing per forward pass
         return self._set_globals(values, *functions)
 
     @contextmanager
-    def _set_globals(self, values: dict, *functions: Callable) -> Iterator[None]:
+    def _set_globals(self, values: dict[str, Any], *functions: Callable[..., Any]) -> Iterator[None]:
         tables = {id(t): t for t in (getattr(f, "__globals__", None) for f in (self.fn, *functions)) if t is not None}
         saved = [(t, {n: t.get(n, _ABSENT) for n in self.global_names}) for t in tables.values()]
         for table, _ in saved:
@@ -270,7 +272,7 @@ _ABSENT = object()
 _NO_GLOBALS = nullcontext()
 
 
-def parameter_names(fn: Callable, role: str) -> list[str]:
+def parameter_names(fn: Callable[..., Any], role: str) -> list[str]:
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
@@ -281,7 +283,8 @@ def parameter_names(fn: Callable, role: str) -> list[str]:
 class BackwardOf(_Declared):
     """``forward(*args) -> (*outs, cache)`` and ``backward(*douts, cache) -> grads``."""
 
-    def __init__(self, forward, backward, *, outputs: int, **declared):
+    def __init__(self, forward: Callable[..., Any], backward: Callable[..., Any], *, outputs: int,
+                 **declared: Any) -> None:
         if not callable(backward):
             raise SpecError(f"backward_of decorates a function, got {backward!r}")
         if not isinstance(outputs, int) or isinstance(outputs, bool) or outputs < 1:
@@ -290,7 +293,7 @@ class BackwardOf(_Declared):
         self.backward, self.outputs = backward, outputs
         self.name = name_of(backward)
 
-    def _outputs(self, result: Any) -> tuple[list, Any]:
+    def _outputs(self, result: Any) -> tuple[list[Any], Any]:
         if not isinstance(result, tuple) or len(result) < self.outputs + 1:
             label = name_of(self.fn)
             got = f"a tuple of {len(result)}" if isinstance(result, tuple) else type(result).__name__
@@ -328,11 +331,11 @@ class BackwardOf(_Declared):
                     outs, _ = self._outputs(self.call_reading(self.fn, values, others, views, fname, writes, notes))
             return weighted_sum(outs, upstream, fname)
 
-        def grads():
+        def grads() -> Any:
             with self.module_globals(values, self.backward):
                 return backward_pass()
 
-        def backward_pass():
+        def backward_pass() -> Any:
             if first_cache:
                 cache = first_cache.pop()
             else:
@@ -367,7 +370,7 @@ def weighted_sum(outs: Sequence[np.ndarray], upstream: Sequence[np.ndarray], lab
 class ReturnsGrad(_Declared):
     """``fn(*args) -> (loss, grads)``: the function computes its own gradient."""
 
-    def __init__(self, fn, **declared):
+    def __init__(self, fn: Callable[..., Any], **declared: Any) -> None:
         super().__init__(fn, role="function", **declared)
         self.name = name_of(fn)
 
@@ -393,9 +396,9 @@ class ReturnsGrad(_Declared):
         notes: list[Finding] = []
 
         writes = [True]  # copies until a call with copies showed no write into the inputs
-        pending: list = []  # the first call's gradients: the engine asks for them at the same point
+        pending: list[Any] = []  # the first call's gradients: the engine asks for them at the same point
 
-        def call_with_copies():
+        def call_with_copies() -> tuple[float, Any]:
             called = self.call_args(values, others)
             with self.module_globals(values):
                 result = self._split(call_user(self.fn, called, self.name))
@@ -413,7 +416,7 @@ class ReturnsGrad(_Declared):
             with self.module_globals(values):
                 return self._split(self.call_reading(self.fn, values, others, views, self.name, writes, notes))[0]
 
-        def grads():
+        def grads() -> Any:
             return pending.pop() if pending else call_with_copies()[1]
 
         return self.problem(values, dims, loss, grads, notes, self.name)
@@ -422,7 +425,7 @@ class ReturnsGrad(_Declared):
 class ProblemFactory(Check):
     """``make(d, rng) -> gc.Problem``: the escape hatch for any code."""
 
-    def __init__(self, make: Callable, *, dims, where):
+    def __init__(self, make: Callable[..., Any], *, dims: Any, where: Any) -> None:
         if not callable(make):
             raise SpecError(f"gc.problem decorates a function make(d, rng), got {make!r}")
         self.make = make
@@ -477,9 +480,9 @@ def attach(target: F, check: Check, declared_in: dict[str, Any] | None) -> F:
 
 
 def backward_of(
-    forward: Callable,
+    forward: Callable[..., Any],
     *,
-    shapes: Mapping[str, str | tuple],
+    shapes: Mapping[str, str | tuple[Any, ...]],
     wrt: Sequence[str] | str | None = None,
     args: Mapping[str, Any] | None = None,
     dims: Mapping[str, Any] | None = None,
@@ -487,7 +490,7 @@ def backward_of(
     ranges: Mapping[str, tuple[float, float]] | None = None,
     outputs: int = 1,
     grads: Mapping[str, str] | None = None,
-    unroll: Mapping[str, Mapping[str, str | tuple]] | None = None,
+    unroll: Mapping[str, Mapping[str, str | tuple[Any, ...]]] | None = None,
     unroll_order: str = "C",
     clip: float | None = None,
 ) -> Callable[[F], F]:
@@ -558,14 +561,14 @@ def backward_of(
 
 def returns_grad(
     *,
-    shapes: Mapping[str, str | tuple],
+    shapes: Mapping[str, str | tuple[Any, ...]],
     wrt: Sequence[str] | str | None = None,
     args: Mapping[str, Any] | None = None,
     dims: Mapping[str, Any] | None = None,
     where: Callable[[Dims], bool] | None = None,
     ranges: Mapping[str, tuple[float, float]] | None = None,
     grads: Mapping[str, str] | None = None,
-    unroll: Mapping[str, Mapping[str, str | tuple]] | None = None,
+    unroll: Mapping[str, Mapping[str, str | tuple[Any, ...]]] | None = None,
     unroll_order: str = "C",
     clip: float | None = None,
 ) -> Callable[[F], F]:

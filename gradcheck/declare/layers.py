@@ -157,8 +157,9 @@ class _Params:
 class LayerCheck(Check):
     """A class layer built by ``make(d, rng)``; see :func:`layer`."""
 
-    def __init__(self, make, *, inputs, params, wrt, dims, where, ranges, forward, backward, sign, steps,
-                 reset, output):
+    def __init__(self, make: Callable[..., Any], *, inputs: Any, params: Any, wrt: Any, dims: Any, where: Any,
+                 ranges: Any, forward: Any, backward: Any, sign: int, steps: str | None, reset: str | None,
+                 output: Any) -> None:
         if not callable(make):
             raise SpecError(f"gc.layer decorates a function make(d, rng) that builds the layer, got {make!r}")
         self.make, self.name = make, name_of(make)
@@ -352,16 +353,16 @@ def _gradient_name(obj: Any, path: str) -> str | None:
     return None
 
 
-def _missing(label: str, name: str):
-    def fail():
+def _missing(label: str, name: str) -> Callable[[], None]:
+    def fail() -> None:
         raise UserError(Kind.ERROR, f"{label} has no method {name!r} (declared as reset=)")
 
     return fail
 
 
-def _method(spec: str | Callable, role: str) -> Callable:
+def _method(spec: str | Callable[..., Any], role: str) -> Callable[..., Any]:
     if isinstance(spec, str):
-        def call(obj, *args):
+        def call(obj: Any, *args: Any) -> Any:
             method = getattr(obj, spec, None)
             if not callable(method):
                 raise UserError(Kind.ERROR, f"{type(obj).__name__} has no method {spec!r} (declared as {role}=)")
@@ -404,14 +405,14 @@ def _read_params(params: Any) -> dict[str, str | None] | None:
 
 def layer(
     *,
-    inputs: Mapping[str, str | tuple] | None = None,
+    inputs: Mapping[str, str | tuple[Any, ...]] | None = None,
     params: Mapping[str, str] | Sequence[str] | None = None,
     wrt: Sequence[str] | None = None,
     dims: Mapping[str, Any] | None = None,
     where: Callable[[Dims], bool] | None = None,
     ranges: Mapping[str, tuple[float, float]] | None = None,
-    forward: str | Callable = "forward",
-    backward: str | Callable = "backward",
+    forward: str | Callable[..., Any] = "forward",
+    backward: str | Callable[..., Any] = "backward",
     sign: int = 1,
     steps: str | None = None,
     reset: str | None = "reset_state",
@@ -516,7 +517,7 @@ class ModelCheck(Check):
             except (TypeError, ValueError):
                 raise UserError(Kind.ERROR, f"the loss {label}.{self.loss_method} returned is not a number: {result[0]!r:.60}") from None
 
-        pending: list = []  # the first call's gradients, asked for next at the same point
+        pending: list[Any] = []  # the first call's gradients, asked for next at the same point
 
         def loss() -> float:
             value, grads = evaluate()
@@ -552,11 +553,11 @@ def _copy(value: Any) -> Any:
 
 def model(
     *,
-    X: str | tuple | Callable | Any,
+    X: Any,
     y: Any = None,
     dims: Mapping[str, Any] | None = None,
     where: Callable[[Dims], bool] | None = None,
-    loss: str | Callable = "loss",
+    loss: str | Callable[..., Any] = "loss",
     params: str = "params",
 ) -> Callable[[F], F]:
     """Declare ``make(d, rng) -> model`` for a model with ``model.params`` and
