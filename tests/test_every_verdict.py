@@ -276,3 +276,11 @@ def test_the_plugins_summary_line_names_each_parameter_by_its_verdict():
                          "x": {"ok": True, "status": "ok"}},
               "findings": [{"kind": "not-implemented"}, {"kind": "mutation"}], "config": {"N": 2}}
     assert _what_failed(record) == "not-implemented W; wrong b; mutation (at N=2)"
+
+
+def test_a_note_is_never_the_verdict_in_the_class_page():
+    from gradcheck.report.html import _check_cell
+
+    record = {"ok": False, "params": {"W": {"status": "error"}},
+              "findings": [{"kind": "small-difference"}, {"kind": "error"}]}
+    assert ">error<" in _check_cell("dense", record) and "small-difference" not in _check_cell("dense", record)
