@@ -185,3 +185,31 @@ def test_the_plugin_takes_strict_from_the_marker_and_the_command_line(pytester):
     result = pytester.runpytest("--gradcheck", "test_stab.py", "--gradcheck-examples", "300", "--gradcheck-strict",
                                 "-p", "no:randomly")
     result.assert_outcomes(failed=2)
+
+
+def _zoo_twins():
+    import importlib
+    import pkgutil
+
+    import gradcheck.reference_models as zoo
+
+    for info in pkgutil.walk_packages(zoo.__path__, zoo.__name__ + "."):
+        module = importlib.import_module(info.name)
+        for obj in vars(module).values():
+            check = getattr(obj, "__gradcheck__", None)
+            marks = getattr(obj, "pytestmark", [])
+            if check is not None and check.declared_in is vars(module) and any(m.name == "xfail" for m in marks):
+                yield obj
+
+
+def test_the_practical_floor_costs_no_twin_of_the_zoo():
+    """The calibration: every twin's wrong values are far above the floor, and named the same with it."""
+    from gradcheck.engine.verdict import PRACTICAL_RTOL
+
+    smallest = []
+    for twin in _zoo_twins():
+        strict, default = gc.check(twin, seed=0, strict=True), gc.check(twin, seed=0)
+        assert not default.ok and default.wrong_params() == strict.wrong_params(), twin.__name__
+        smallest += [p.max_rel_error for p in strict.params.values() if p.status == "wrong"]
+    assert len(smallest) >= 30
+    assert min(smallest) >= 100 * PRACTICAL_RTOL, min(smallest)
