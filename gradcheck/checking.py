@@ -12,15 +12,19 @@ import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 from hypothesis.database import ExampleDatabase
 
 from .declare.dims import Dims
+from .declare.fixed import given_inputs
 from .declare.functional import Check, get_check
 from .declare.layers import ModelCheck
 from .engine.example import MODES, Outcome, measure, parameter_shapes
 from .engine.search import Search, Timeout, search, search_one, time_limit
+from .engine.shrink import smaller_failure
+from .engine.verdict import Tolerance, tolerance
 from .errors import GradientError, SpecError
-from .findings import Kind
+from .findings import UserError
 from .report.build import (
     build_report,
     param_reports,
@@ -28,6 +32,7 @@ from .report.build import (
     reports_from_errors,
     timed_out,
 )
+from .report.confirm import confirm_dim_factors, repeated_index_hints
 from .report.model import ParamReport, Report
 
 __all__ = ["check", "check_at", "assert_gradients", "check_model", "DEFAULT_EXAMPLES"]
@@ -45,6 +50,10 @@ def check(
     database: ExampleDatabase | None = None,
     nasty: bool = False,
     mode: str = "auto",
+    rtol: float | None = None,
+    atol: float | None = None,
+    eps: float | None = None,
+    strict: bool = False,
 ) -> Report:
     """Search configurations for one where the gradients are wrong.
 
@@ -73,12 +82,27 @@ def check(
         large parameters); ``probe``: probes and bisection only, about 4 forward
         passes per tensor, no determinism or accumulation detectors; ``full``:
         every entry of the reported example.
+    rtol, atol : float, optional
+        Torch's and jax's names: a difference ``|analytic - numeric| <= atol + rtol *
+        |numeric|`` is a note (kind ``small-difference``), not a failure.  Without
+        them the practical floor applies: a difference certainly beyond the numeric
+        error but below ``PRACTICAL_RTOL`` (1e-4) relative is a note.
+    eps : float, optional
+        The finite-difference step (torch's and jax's name); by default a step is
+        chosen per parameter from its scale and the working precision.
+    strict : bool
+        Fail on any difference beyond the numeric error, however small (no floor).
 
     Returns
     -------
     Report
-        ``report.ok``, a :class:`ParamReport` per parameter, the findings, and the
-        configuration shown; ``str(report)`` is the table.
+        ``report.ok`` (also ``bool(report)``), a :class:`ParamReport` per parameter,
+        the findings, and the configuration shown; ``str(report)`` is the table.
+
+    Raises
+    ------
+    SpecError
+        The target is not a declared check, or an argument is invalid.
     """
     chk = get_check(target)
     _check_mode(mode)
@@ -91,39 +115,95 @@ def check(
     elif seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise SpecError(f"expected seed to be an int, got seed={seed!r}")
     chk.space.validate()  # declaration errors surface here, not inside hypothesis
-    with time_limit(timeout) as deadline:
-        try:
-            state, failure = search(chk, examples, seed, deadline, database, nasty, mode)
-        except Timeout:
-            return timed_out(chk.name, seed, timeout)
-    return _report(chk, state, failure, seed)
+    with tolerance(_tolerance(rtol, atol, eps, strict)):
+        with time_limit(timeout) as deadline:
+            try:
+                state, failure = search(chk, examples, seed, deadline, database, nasty, mode)
+            except Timeout:
+                return timed_out(chk.name, seed, timeout)
+        if failure is not None and not database:
+            failure = _smallest(chk, state, failure, nasty, mode)
+        return _report(chk, state, failure, seed)
 
 
-def check_at(target: Any, dims: Mapping[str, int], *, seed: int = 0, nasty: bool = False,
-             mode: str = "auto") -> Report:
-    """Check exactly one example at the given dims: no search, no shrinking.
+def check_at(
+    target: Any,
+    dims: Mapping[str, int] | None = None,
+    *,
+    inputs: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    nasty: bool = False,
+    mode: str = "auto",
+    rtol: float | None = None,
+    atol: float | None = None,
+    eps: float | None = None,
+    strict: bool = False,
+) -> Report:
+    """Check exactly one example: no search, no shrinking.
 
     Parameters
     ----------
     target : callable
         A declared check, as for :func:`check`.
-    dims : dict
-        A value for every dim of the check (``{"N": 2, "D": 3, "M": 4}``).
+    dims : dict, optional
+        A value for every dim of the check (``{"N": 2, "D": 3, "M": 4}``); ``{}``
+        or omitted for a check without dims, or when ``inputs`` fix them.
+    inputs : dict, optional
+        Your own arrays (``{"x": x, "w": w, "b": b}``), as with
+        ``torch.autograd.gradcheck``: the dims are read from their shapes and the
+        check runs at exactly these values (inputs not given are drawn).  Works for
+        :func:`backward_of`, :func:`returns_grad` and :func:`layer` checks.
     seed : int
         Seeds the values drawn at those dims (the reproduce line of a failure gives it).
-    nasty, mode
+    nasty : bool
         As for :func:`check`.
+    mode : {"auto", "probe", "full"}
+        As for :func:`check`.
+    rtol, atol, eps, strict
+        As for :func:`check`.
+
+    Returns
+    -------
+    Report
+        As for :func:`check`; ``report.ok`` is the verdict.
+
+    Raises
+    ------
+    SpecError
+        A dim is missing or unknown, or an input does not fit its declared shape.
     """
     chk = get_check(target)
     _check_mode(mode)
-    state, failure = search_one(chk, chk.space.at(dims), seed, nasty=nasty, mode=mode)
-    return _report(chk, state, failure, seed)
+    with tolerance(_tolerance(rtol, atol, eps, strict)):
+        if inputs is None:
+            point = chk.space.at({} if dims is None else dims)
+            state, failure = search_one(chk, point, seed, nasty=nasty, mode=mode)
+            return _report(chk, state, failure, seed)
+        with given_inputs(chk, inputs, dims) as point:
+            state, failure = search_one(chk, point, seed, nasty=nasty, mode=mode)
+            return _report(chk, state, failure, seed)
 
 
 def assert_gradients(target: Any, **kwargs: Any) -> Report:
     """:func:`check`, raising :class:`GradientError` (an AssertionError) on failure.
 
-    Takes the arguments of :func:`check`; returns the report when the check passes.
+    Parameters
+    ----------
+    target : callable
+        A declared check, as for :func:`check`.
+    **kwargs
+        Any argument of :func:`check`: ``examples``, ``seed``, ``timeout``,
+        ``database``, ``nasty``, ``mode``, ``rtol``, ``atol``, ``eps``, ``strict``.
+
+    Returns
+    -------
+    Report
+        The report, when the check passes.
+
+    Raises
+    ------
+    GradientError
+        The check failed; its message is the report's table.
     """
     __tracebackhide__ = True
     report = check(target, **kwargs)
@@ -139,20 +219,83 @@ def check_model(
 ) -> Report:
     """Declare and check a model in one call.
 
-    ``gc.check_model(make_model, X="N,D", y=gc.labels("N", classes="C"))``.  The
-    declaration arguments are those of :func:`gradcheck.model`; the rest
-    (``examples=``, ``seed=``, ...) go to :func:`check`.
+    ``gc.check_model(make_model, X="N,D", y=gc.labels("N", classes="C"))``.
+
+    Parameters
+    ----------
+    make : callable
+        ``make(d, rng) -> model`` with ``model.params`` and ``model.loss(X, y)``.
+    X, y, dims, where, loss, params
+        As for :func:`gradcheck.model`.
+    **check_args
+        Passed to :func:`check` (``examples=``, ``seed=``, ``rtol=``, ...).
+
+    Returns
+    -------
+    Report
+        As for :func:`check`.
     """
     declared = ModelCheck(make, X=X, y=y, dims=dims, where=where, loss=loss, params=params)
     return check(declared, **check_args)
+
+
+def _smallest(chk: Check, state: Search, failure: Outcome, nasty: bool, mode: str) -> Outcome:
+    """Lower each dim of the shrunk failure in turn while it fails the same way."""
+    def judge(dims: dict[str, int], seed: int) -> Outcome:
+        tried, outcome = search_one(chk, chk.space.at(dims), seed, nasty=nasty, mode=mode)
+        state.passes += tried.passes
+        if outcome is None or outcome.rejected is not None:  # passed, or the forward rejected the input
+            return tried.last or Outcome(dict(dims), seed)
+        return outcome
+
+    smaller = smaller_failure(chk, failure, judge)
+    if smaller is not failure:
+        state.smallest_failure = smaller
+    return smaller
 
 
 def _report(chk: Check, state: Search, failure: Outcome | None, seed: int | None) -> Report:
     shown = failure
     if shown is None:  # a pass, or a detector's finding at its own (smallest) example
         detected = [o for o, f in state.findings.values() if f.kind.from_detector]
-        shown = min(detected, key=lambda o: o.size) if detected else state.last
-    return build_report(chk.name, state, shown, _params(chk, shown), seed)
+        # A pass shows its worst example (the largest relative error of any probe), so
+        # the table's errors and notes cover every example, not the last one drawn.
+        shown = min(detected, key=lambda o: o.size) if detected else (state.worst or state.last)
+    report = build_report(chk.name, state, shown, _params(chk, shown), seed)
+    if shown is not None and not report.ok:
+        confirm_dim_factors(chk, shown.dims, report.params, _remeasure(chk, shown))
+        repeated_index_hints(chk, _other_args(chk, shown), report.params)
+    if state.largest is not None:
+        report.largest = dict(state.largest.dims)
+    return report
+
+
+def _other_args(chk: Check, shown: Outcome) -> dict[str, Any]:
+    """The example's non-differentiable arguments (index arrays, labels), drawn again as the check drew them."""
+    draw_inputs = getattr(chk, "draw_inputs", None)
+    if draw_inputs is None:
+        return {}
+    replay = iter(shown.drawn)
+    try:
+        _, others = draw_inputs(Dims(shown.dims), np.random.default_rng(shown.seed), lambda s: next(replay),
+                                shown.nasty)
+    except (UserError, StopIteration):
+        return {}
+    return dict(others)
+
+
+def _remeasure(chk: Check, shown: Outcome) -> Callable[[dict[str, int], str], Any]:
+    """Every entry of one parameter at other dims, the same value seed (for hints' second look)."""
+    def at(dims: dict[str, int], name: str) -> tuple[np.ndarray, np.ndarray] | None:
+        state, failure = search_one(chk, chk.space.at(dims), shown.seed, nasty=shown.nasty, mode="auto")
+        outcome = failure or state.last
+        if outcome is None:
+            return None
+        entries = measure(chk, outcome).get(name)
+        if entries is None or entries.entries is None:
+            return None
+        return entries.entries.analytic, entries.entries.numeric
+    return at
 
 
 def _params(chk: Check, shown: Outcome | None) -> dict[str, ParamReport]:
@@ -160,11 +303,36 @@ def _params(chk: Check, shown: Outcome | None) -> dict[str, ParamReport]:
         return {}
     if shown.mode == "probe" and shown.probe_results:
         return probe_reports(shown)  # the verdict as measured: no second look
-    analysable = not shown.errors or any(e.kind is Kind.SHAPE for e in shown.errors)
-    params = param_reports(measure(chk, shown), shown.dims) if analysable else {}
-    if shown.errors and not params:
-        params = reports_from_errors(shown, parameter_shapes(chk, shown))
+    params: dict[str, ParamReport] = {}
+    try:
+        # Every parameter that can be measured gets its verdict, even when the user's
+        # code failed on another one (a wrong-shaped gradient for one bias, say).
+        params = param_reports(measure(chk, shown), shown.dims)
+    except (UserError, StopIteration):  # the example cannot be rebuilt or run at all
+        params = {}
+    if shown.errors:
+        shapes = parameter_shapes(chk, shown)
+        failed = reports_from_errors(shown, shapes)
+        merged = {**failed, **{n: p for n, p in params.items() if n not in failed or p.n_checked}}
+        order = [*shapes, *merged]  # the parameters' own order, as in a passing report
+        params = {n: merged[n] for n in dict.fromkeys(order) if n in merged}
     return params
+
+
+def _tolerance(rtol: Any, atol: Any, eps: Any, strict: Any) -> Tolerance:
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if value is not None and not (_is_number(value) and value >= 0):
+            raise SpecError(f"expected {name} to be a number >= 0, got {name}={value!r}")
+    if eps is not None and not (_is_number(eps) and eps > 0):
+        raise SpecError(f"expected eps (the finite-difference step) to be a number > 0, got eps={eps!r}")
+    if not isinstance(strict, bool):
+        raise SpecError(f"expected strict to be True or False, got strict={strict!r}")
+    return Tolerance(None if rtol is None else float(rtol), None if atol is None else float(atol), strict,
+                     None if eps is None else float(eps))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
 
 
 def _check_mode(mode: str) -> None:

@@ -128,6 +128,10 @@ def _add_grade_parser(sub) -> None:
     grade.add_argument("--examples", type=_positive_int, default=50, help="examples per check (default 50)")
     grade.add_argument("--seed", type=int, default=0, help="seed of every check (default 0: the same for everyone)")
     grade.add_argument("--vary-seed", action="store_true", help="a different seed per student, derived from --seed")
+    grade.add_argument("--isolation", choices=("auto", "namespaces", "userns", "uid", "none"), default="auto",
+                       help="how submissions are kept from the grader and each other (default auto: the strongest "
+                            "this machine permits, refusing if none is; 'none' grades without isolation and every "
+                            "output says so). See README, 'Threat model'")
     _add_output_options(grade)
     grade.add_argument("-v", "--verbose", action="store_true", help="print each failed check's per-parameter table")
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -168,13 +172,15 @@ def _grade(args) -> int:
         raise GradcheckError(f"--gradescope writes the results of exactly one submission, and {args.submissions} "
                              f"holds {len(everyone)}: grade each one on its own")
     shard = merge.parse_shard(args.shard) if args.shard else None
+    _isolate(args.isolation)
     if _spec_gate(args):
         return 2
     progress = None if args.quiet else _progress_bar
     result = grader.grade_folder(args.spec, args.submissions, jobs=args.jobs, seed=args.seed,
                                  vary_seed=args.vary_seed, examples=args.examples, timeout=args.timeout,
                                  memory_mb=args.memory, progress=progress,
-                                 select=(lambda subs: merge.shard_of(subs, shard)) if shard else None)
+                                 select=(lambda subs: merge.shard_of(subs, shard)) if shard else None,
+                                 isolation=args.isolation)
     if shard:
         from .grade.session import student_id
 
@@ -196,7 +202,9 @@ def _finish(result: dict, args) -> int:
     from .grade import gate, grader, writers
 
     def table(result: dict) -> str:
-        return writers.console_table(result, verbose=args.verbose)
+        # The isolation first: the table's last line is the totals and the time.
+        isolation = f"isolation: {result['isolation']} ({result['isolation_detail']})\n" if "isolation" in result else ""
+        return isolation + writers.console_table(result, verbose=args.verbose)
 
     outputs = [(table, None, "the console table"), (writers.write_json, args.json, "--json"),
                (writers.write_junit, args.junitxml, "--junitxml"), (writers.write_markdown, args.summary, "--summary"),
@@ -204,6 +212,7 @@ def _finish(result: dict, args) -> int:
                (lambda result, path: _write_html(path, "class", result), args.html, "--html")]
     with _deferred_interrupts() as interrupts:
         failed = _write_outputs(result, outputs)
+        failed += _stamp_isolation(args, result)
     failures = grader.required_failures(result)
     for student, check_name in failures:
         print(f"required check failed: {student}: {check_name}", file=sys.stderr)
@@ -270,6 +279,27 @@ def _deferred_interrupts():
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _isolate(level: str) -> None:
+    """Every submission this run starts, the solution's too, is isolated at ``level`` (refused if impossible)."""
+    from .grade import isolation, sandbox
+
+    sandbox.configure(isolation.probe(level))
+
+
+def _stamp_isolation(args, result: dict) -> int:
+    """Every output file names the isolation the run had (JSON carries it as the field ``isolation``); failures."""
+    from .grade.isolation import stamp_outputs
+
+    if "isolation" not in result:
+        return 0
+    try:
+        stamp_outputs(result, junit=args.junitxml, markdown=args.summary, gradescope=args.gradescope)
+    except Exception as exc:  # like any output: said, never stopping the run's exit code from being given
+        print(f"gradcheck: could not add the isolation to the outputs: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _progress_bar(done: int, total: int, record: dict) -> None:

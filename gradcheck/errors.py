@@ -7,6 +7,8 @@ user can see which argument is at fault.  ``GradientError`` is the failed verdic
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = ["GradcheckError", "SpecError", "GradientError"]
 
 
@@ -27,6 +29,6 @@ class GradientError(GradcheckError, AssertionError):
     ``.report`` holds the full :class:`gradcheck.Report`; ``str(err)`` is its table.
     """
 
-    def __init__(self, report):
+    def __init__(self, report: Any):
         self.report = report
         super().__init__(str(report))

@@ -29,6 +29,8 @@ class Kind(str, Enum):
     ACCUMULATION = "accumulation"
     NONDETERMINISM = "nondeterminism"
     PRECISION = "precision"
+    #: A certain but practically negligible difference (a stabilizing ``+1e-7``): a note.
+    TINY = "small-difference"
     KINK_EXCLUDED = "kink-excluded"
     CLIPPED_EXCLUDED = "clipped-excluded"
     TIMEOUT = "timeout"
@@ -43,6 +45,7 @@ class Kind(str, Enum):
     CRASHED = "crashed"
     INTERRUPTED = "interrupted"
     FORWARD_MISMATCH = "forward-mismatch"
+    TOO_LARGE = "too-large"  # the submission exceeded the size or file count its copy may have
 
     # str() and format() give the value on every Python version (3.11 changed the mixin's).
     def __str__(self) -> str:
@@ -72,7 +75,8 @@ class Kind(str, Enum):
         return self in (Kind.MUTATION, Kind.ACCUMULATION)
 
 
-_INFORMATIVE = frozenset({Kind.PRECISION, Kind.KINK_EXCLUDED, Kind.CLIPPED_EXCLUDED, Kind.INFERRED, Kind.REJECTED})
+_INFORMATIVE = frozenset({Kind.PRECISION, Kind.TINY, Kind.KINK_EXCLUDED, Kind.CLIPPED_EXCLUDED, Kind.INFERRED,
+                          Kind.REJECTED})
 
 
 @dataclass
@@ -111,7 +115,7 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind.value, "params": list(self.params), "config": dict(self.config),
-                "message": self.message}
+                "message": self.message, **({"site": self.site} if self.site else {})}
 
 
 class UserError(Exception):

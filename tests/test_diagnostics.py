@@ -57,7 +57,8 @@ def test_a_single_zero_entry_is_not_called_not_implemented():
 def test_seed_002_only_some_rows_right_and_the_map_shows_them():
     report = gc.check_at(char_rnn.make_char_rnn_buggy, {"T": 4, "X": 4, "H": 3, "O": 2}, seed=0)
     wxh = report.params["Wxh"]
-    assert "only row 1 of Wxh is right; rows 0, 2-3 are wrong" in wxh.hints
+    # Row 1 is right only because character 1 never occurs here (0 in both): no claim about it.
+    assert not any("row 1 of Wxh is right" in h for h in wxh.hints)
     assert wxh.pattern == ["XXX", "...", "XXX", "XXX"]
     assert "wrong entries of Wxh (rows x columns" in str(report)
 

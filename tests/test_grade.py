@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from procs import wait_for_line
 
 from gradcheck.grade import wire
 
@@ -168,10 +169,10 @@ def test_interrupted_grading_still_writes_every_result(tmp_path):
     shutil.copy(SUBMISSIONS / "alice" / "layers.py", folder / "fast.py")
     for i in range(3):
         shutil.copy(SUBMISSIONS / "erin.py", folder / f"slow{i}.py")
-    proc = subprocess.Popen([sys.executable, "-m", "gradcheck.cli", "grade", "--spec", str(SPEC), str(folder), "--quiet",
+    proc = subprocess.Popen([sys.executable, "-m", "gradcheck.cli", "grade", "--spec", str(SPEC), str(folder),
                              "--timeout", "60", "--examples", "10", "--json", str(tmp_path / "r.json")], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    time.sleep(4)
+                            stderr=subprocess.PIPE)
+    wait_for_line(proc, b"[1/")  # the first submission (fast) is graded; the slow ones loop
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=30)
     assert proc.returncode == 130

@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from procs import wait_for_line
 
 from gradcheck.grade import writers
 from gradcheck.grade.safetext import clean, markdown_cell, path_id, printable, xml_text
@@ -296,11 +297,11 @@ def test_an_interrupted_run_writes_every_output_it_was_asked_for(tmp_path):
     endless = CORRECT.replace("    return x @ w + b, (x, w)", "    while True:\n        pass")
     subs = _write_class(tmp_path, {b"a\xff.py": CORRECT, b"slow1.py": endless, b"slow2.py": endless})
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "gradcheck.cli", "grade", "--quiet", "--spec",
+    proc = subprocess.Popen([sys.executable, "-m", "gradcheck.cli", "grade", "--spec",
                              str(tmp_path / "spec.py"), str(subs), "--timeout", "60", "--examples", "5",
                              "--json", str(out / "r.json"), "--junitxml", str(out / "j.xml"),
                              "--summary", str(out / "s.md")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(5)
+    wait_for_line(proc, b"[1/")  # a\xff (correct) is graded first; the slow ones loop
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr

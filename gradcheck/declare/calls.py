@@ -16,7 +16,7 @@ import numpy as np
 
 from ..findings import Kind, UserError
 
-__all__ = ["call_user", "describe_exception", "name_of", "fresh", "light_copy"]
+__all__ = ["call_user", "describe_exception", "name_of", "fresh", "light_copy", "real_output"]
 
 # Frames inside the installed package are the tool's own, not the user's; the bundled
 # reference models are user-style code and keep their frames.
@@ -93,3 +93,33 @@ def light_copy(value: Any) -> Any:
     if isinstance(value, list):
         return [light_copy(v) for v in value]
     return value
+
+
+def real_output(value: Any, what: str) -> np.ndarray:
+    """``value`` as a float64 array, or a finding that says why an output cannot be checked.
+
+    Complex, integer and object outputs would otherwise be cast silently (imaginary
+    parts dropped, a rounded output compared as if it were smooth).
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise UserError(Kind.ERROR, f"{what} is a bool ({value!r}), not a number: return the float value")
+    try:
+        array = np.asarray(value)
+    except Exception:
+        array = np.asarray(value, dtype=object)
+    kind = array.dtype.kind
+    if kind == "c":
+        raise UserError(Kind.ERROR, f"{what} is complex (dtype {array.dtype}): finite differences check real "
+                                    f"functions; return its real part (np.real), or the real and imaginary parts "
+                                    f"as two outputs")
+    if kind in "iub" and isinstance(value, (np.ndarray, np.generic)):
+        raise UserError(Kind.ERROR, f"{what} has integer dtype {array.dtype}: an output rounded to integers has a "
+                                    f"zero derivative almost everywhere, so there is no gradient to check; return "
+                                    f"the float values (before astype(int) or rounding)")
+    if kind in "OUSV":
+        raise UserError(Kind.ERROR, f"{what} is an array of dtype {array.dtype} ({type(value).__name__}), "
+                                    f"not numbers: return a float array")
+    try:
+        return np.asarray(array, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise UserError(Kind.ERROR, f"{what} is a {type(value).__name__}, not a float array") from None

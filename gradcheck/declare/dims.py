@@ -22,6 +22,7 @@ import ast
 import itertools
 import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
@@ -49,20 +50,20 @@ DEFAULT_VALUE_RANGE = (-1.0, 1.0)
 NASTY_SHARE = 0.5
 
 
-def draw_values(rng: np.random.Generator, low: float, high: float, size, *, nasty: bool = False) -> np.ndarray:
+def draw_values(rng: np.random.Generator, low: float, high: float, size: Any, *, nasty: bool = False) -> np.ndarray:
     """Uniform values in ``[low, high)``; with ``nasty``, half of them on a grid of halves.
 
     The grid puts values where non-smooth code has its kinks and ties: exact zeros
     (ReLU), equal entries (max-pool, argmax), values on round bounds (clip at 0.5).
     """
-    values = rng.uniform(low, high, size=size)
+    values = np.asarray(rng.uniform(low, high, size=size))
     if not nasty:
         return values
     grid = np.arange(np.ceil(low * 2), np.floor(high * 2) + 1) / 2
     if grid.size == 0:
         return values
     on_grid = rng.random(size=np.shape(values)) < NASTY_SHARE
-    return np.where(on_grid, rng.choice(grid, size=np.shape(values)), values)
+    return np.asarray(np.where(on_grid, rng.choice(grid, size=np.shape(values)), values))
 
 
 #: Constrained dims are enumerated; a declaration spanning more combinations is refused.
@@ -163,7 +164,7 @@ def _eval_expr(node: ast.AST, dims: Mapping[str, int]) -> int:
 class Shape:
     """A parsed shape: ``Shape("N,D")``, ``Shape(("N", 3))``, ``Shape("H*(D+1)")``."""
 
-    def __init__(self, spec: str | tuple | list | int, *, name: str = "shape"):
+    def __init__(self, spec: str | tuple[Any, ...] | list[Any] | int, *, name: str = "shape") -> None:
         items = self._split(spec, name)
         self.text = spec if isinstance(spec, str) else ",".join(map(str, items))
         self._items = [self._parse_item(item, name) for item in items]
@@ -173,7 +174,7 @@ class Shape:
             self.names.update(dict.fromkeys(n.id for n in ast.walk(node) if isinstance(n, ast.Name)))
 
     @staticmethod
-    def _split(spec, name: str) -> list:
+    def _split(spec: Any, name: str) -> list[Any]:
         if isinstance(spec, str):
             if not spec.strip() or spec.strip() in ("()", "scalar"):
                 return []
@@ -188,7 +189,7 @@ class Shape:
         )
 
     @staticmethod
-    def _parse_item(item, name: str):
+    def _parse_item(item: Any, name: str) -> tuple[ast.expr, set[str]]:
         if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
             if item < 0:
                 raise SpecError(f"negative size in {name}: {item!r}")
@@ -203,6 +204,12 @@ class Shape:
 
     def resolve(self, dims: Mapping[str, int]) -> tuple[int, ...]:
         return tuple(_eval_expr(node, dims) for node, _ in self._items)
+
+    def bind(self, shape: tuple[int, ...]) -> dict[str, int]:
+        """The dims an array of ``shape`` fixes: one per axis declared by a bare name."""
+        if len(shape) != len(self._items):
+            return {}
+        return {node.id: int(n) for (node, _), n in zip(self._items, shape) if isinstance(node, ast.Name)}
 
     def __repr__(self) -> str:
         return f"Shape({self.text!r})"
@@ -224,7 +231,7 @@ def _split_top_level(text: str) -> list[str]:
 # ----------------------------------------------------------------------- dim space
 
 
-def _check_range(name: str, value, what: str = "dims") -> tuple[int, int]:
+def _check_range(name: str, value: Any, what: str = "dims") -> tuple[int, int]:
     if (
         not isinstance(value, (tuple, list))
         or len(value) != 2
@@ -384,7 +391,7 @@ def _one_of_valid(valid: list[dict[str, int]]) -> SearchStrategy[dict[str, int]]
     names = sorted(valid[0], key=lambda n: len({c[n] for c in valid}))
 
     @st.composite
-    def pick(draw) -> dict[str, int]:
+    def pick(draw: Any) -> dict[str, int]:
         pool = valid
         for name in names:
             value = draw(st.sampled_from(sorted({c[name] for c in pool})))
@@ -416,7 +423,7 @@ class _RecordingDims(Dims):
         return super().__getitem__(name)
 
 
-def _call_predicate(fn: Callable, values: Mapping[str, int], reads: set[str] | None, label: str):
+def _call_predicate(fn: Callable[..., Any], values: Mapping[str, int], reads: set[str] | None, label: str) -> Any:
     dims = Dims(values) if reads is None else _RecordingDims(values, reads)
     try:
         return fn(dims)
@@ -426,7 +433,7 @@ def _call_predicate(fn: Callable, values: Mapping[str, int], reads: set[str] | N
         raise SpecError(f"{label} raised {type(exc).__name__}: {exc} at {format_dims(values)}") from exc
 
 
-def check_value_range(name: str, value) -> tuple[float, float]:
+def check_value_range(name: str, value: Any) -> tuple[float, float]:
     if (
         not isinstance(value, (tuple, list))
         or len(value) != 2

@@ -25,8 +25,9 @@ from .. import arrays
 from ..errors import SpecError
 from ..findings import Finding, Kind, UserError
 from .args import ArgSpec, FromStrategy, as_argspec
-from .calls import call_user, fresh, light_copy, name_of
+from .calls import call_user, fresh, light_copy, name_of, real_output
 from .dims import DEFAULT_VALUE_RANGE, Dims, DimSpace, check_value_range
+from .fixed import override
 from .layout import Layout
 from .problem import Problem
 
@@ -46,7 +47,7 @@ class Check:
 
     name: str
     space: DimSpace
-    declared_in: dict | None = None
+    declared_in: dict[str, Any] | None = None
 
     def build(self, dims: Dims, seed: int, draw: Draw, *, nasty: bool = False) -> Problem:  # pragma: no cover
         raise NotImplementedError
@@ -74,8 +75,9 @@ def get_check(target: Any) -> Check:
 class _Declared(Check):
     """Shared declaration of the functional conventions: signature, shapes, args."""
 
-    def __init__(self, fn: Callable, *, shapes, wrt, args, dims, where, ranges, grads, role: str,
-                 unroll=None, unroll_order="C", clip=None):
+    def __init__(self, fn: Callable[..., Any], *, shapes: Any, wrt: Any, args: Any, dims: Any, where: Any,
+                 ranges: Any, grads: Any, role: str, unroll: Any = None, unroll_order: str = "C",
+                 clip: Any = None) -> None:
         if not callable(fn):
             raise SpecError(f"expected {role} to be a function, got {role}={fn!r}")
         self.fn = fn
@@ -98,7 +100,7 @@ class _Declared(Check):
             used.update(spec.dim_names())
         self.space = DimSpace(dims, used, where)
 
-    def _read_wrt(self, wrt) -> list[str]:
+    def _read_wrt(self, wrt: Any) -> list[str]:
         """User-level names, in the order the gradients are returned."""
         if wrt is None:
             return self.layout.all_user_names()
@@ -117,7 +119,7 @@ class _Declared(Check):
             raise SpecError(f"wrt must list distinct arguments, got wrt={wrt!r}")
         return out
 
-    def _read_args(self, args) -> dict[str, ArgSpec]:
+    def _read_args(self, args: Any) -> dict[str, ArgSpec]:
         if args is None:
             return {}
         if not isinstance(args, Mapping):
@@ -134,7 +136,7 @@ class _Declared(Check):
             out[name] = as_argspec(name, value)
         return out
 
-    def _read_ranges(self, ranges) -> dict[str, tuple[float, float]]:
+    def _read_ranges(self, ranges: Any) -> dict[str, tuple[float, float]]:
         if ranges is None:
             ranges = {}
         if not isinstance(ranges, Mapping):
@@ -144,7 +146,7 @@ class _Declared(Check):
                 raise SpecError(f"ranges names {name!r}, which has no entry in shapes=")
         return {n: check_value_range(n, ranges.get(n, DEFAULT_VALUE_RANGE)) for n in self.layout.args}
 
-    def _read_grad_keys(self, grads) -> dict[str, str]:
+    def _read_grad_keys(self, grads: Any) -> dict[str, str]:
         if grads is None:
             return {}
         if not isinstance(grads, Mapping):
@@ -167,7 +169,7 @@ class _Declared(Check):
 
     # -- per example ------------------------------------------------------------
 
-    def draw_inputs(self, dims: Dims, rng: np.random.Generator, draw: Draw, nasty: bool = False) -> tuple[dict, dict]:
+    def draw_inputs(self, dims: Dims, rng: np.random.Generator, draw: Draw, nasty: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
         values = self.layout.draw(dims, rng, self.ranges, nasty=nasty)
         others = {}
         for name, spec in self.args.items():
@@ -175,9 +177,10 @@ class _Declared(Check):
                 others[name] = draw(spec.strategy)
             else:
                 others[name] = call_user(lambda s=spec: s.draw(dims, rng), (), f"args[{name!r}]")
+        override(self, values, others)  # check_at(inputs=...): the user's own arrays
         return values, others
 
-    def call_args(self, values: dict, others: dict, *, views: dict | None = None) -> list:
+    def call_args(self, values: dict[str, Any], others: dict[str, Any], *, views: dict[str, Any] | None = None) -> list[Any]:
         """Every argument, in the signature's order: fresh copies, or ``views`` of the masters.
 
         The calls that look for writes into the arguments get copies; the many
@@ -194,12 +197,12 @@ class _Declared(Check):
                 break  # the rest take their defaults
         return out
 
-    def read_only_views(self, values: dict) -> dict:
+    def read_only_views(self, values: dict[str, Any]) -> dict[str, Any]:
         """Views of the master arrays for :meth:`call_args`: made once, they show every perturbation."""
         return {name: self.layout.read_only(value) for name, value in values.items()}
 
-    def call_reading(self, fn: Callable, values: dict, others: dict, views: dict, label: str, writes: list,
-                     notes: list) -> Any:
+    def call_reading(self, fn: Callable[..., Any], values: dict[str, Any], others: dict[str, Any], views: dict[str, Any], label: str, writes: list[Any],
+                     notes: list[Any]) -> Any:
         """Call with read-only views of the arrays, or with copies once the function writes into them.
 
         A write the copies did not show (the same values written back, ``out=x``)
@@ -216,7 +219,7 @@ class _Declared(Check):
                                      site=f"{label}(arguments)"))
         return call_user(fn, self.call_args(values, others), label)
 
-    def check_inputs_unchanged(self, values: dict, called: list, label: str, notes: list) -> bool:
+    def check_inputs_unchanged(self, values: dict[str, Any], called: list[Any], label: str, notes: list[Any]) -> bool:
         """Note every argument the call wrote into; True if there was one."""
         wrote = False
         for arg, given in zip(self.signature_names, called):
@@ -230,9 +233,10 @@ class _Declared(Check):
                                          site=f"{label}({name})"))
         return wrote
 
-    def problem(self, values: dict, dims: Dims, loss, grads, notes: list, source: str) -> Problem:
+    def problem(self, values: dict[str, Any], dims: Dims, loss: Callable[[], float], grads: Callable[[], Any],
+                notes: list[Any], source: str) -> Problem:
         """The Problem over ``wrt``, with unrolled vectors cut into named pieces."""
-        def cut_grads():
+        def cut_grads() -> Any:
             return self.layout.split_gradients(grads(), values, self.wrt, dims, source=source, names=self.grad_keys)
 
         unrolled = any(n in self.layout.unrolled for n in self.wrt)
@@ -240,14 +244,14 @@ class _Declared(Check):
         return Problem(params, loss, cut_grads, notes=notes, source=source,
                        grad_keys={} if unrolled else self.grad_keys, clip=self.clip)
 
-    def module_globals(self, values: dict, *functions: Callable):
+    def module_globals(self, values: dict[str, Any], *functions: Callable[..., Any]) -> Any:
         """Fresh copies of the global parameters in the functions' modules, for one call."""
         if not self.global_names:
             return _NO_GLOBALS  # the common case costs nothing per forward pass
         return self._set_globals(values, *functions)
 
     @contextmanager
-    def _set_globals(self, values: dict, *functions: Callable) -> Iterator[None]:
+    def _set_globals(self, values: dict[str, Any], *functions: Callable[..., Any]) -> Iterator[None]:
         tables = {id(t): t for t in (getattr(f, "__globals__", None) for f in (self.fn, *functions)) if t is not None}
         saved = [(t, {n: t.get(n, _ABSENT) for n in self.global_names}) for t in tables.values()]
         for table, _ in saved:
@@ -268,7 +272,7 @@ _ABSENT = object()
 _NO_GLOBALS = nullcontext()
 
 
-def parameter_names(fn: Callable, role: str) -> list[str]:
+def parameter_names(fn: Callable[..., Any], role: str) -> list[str]:
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
@@ -279,7 +283,8 @@ def parameter_names(fn: Callable, role: str) -> list[str]:
 class BackwardOf(_Declared):
     """``forward(*args) -> (*outs, cache)`` and ``backward(*douts, cache) -> grads``."""
 
-    def __init__(self, forward, backward, *, outputs: int, **declared):
+    def __init__(self, forward: Callable[..., Any], backward: Callable[..., Any], *, outputs: int,
+                 **declared: Any) -> None:
         if not callable(backward):
             raise SpecError(f"backward_of decorates a function, got {backward!r}")
         if not isinstance(outputs, int) or isinstance(outputs, bool) or outputs < 1:
@@ -288,7 +293,7 @@ class BackwardOf(_Declared):
         self.backward, self.outputs = backward, outputs
         self.name = name_of(backward)
 
-    def _outputs(self, result: Any) -> tuple[list, Any]:
+    def _outputs(self, result: Any) -> tuple[list[Any], Any]:
         if not isinstance(result, tuple) or len(result) < self.outputs + 1:
             label = name_of(self.fn)
             got = f"a tuple of {len(result)}" if isinstance(result, tuple) else type(result).__name__
@@ -299,11 +304,7 @@ class BackwardOf(_Declared):
             )
         outs = []
         for i, out in enumerate(result[: self.outputs]):
-            try:
-                outs.append(np.asarray(out, dtype=np.float64))
-            except (TypeError, ValueError):
-                raise UserError(Kind.ERROR, f"output {i} of {name_of(self.fn)} is a {type(out).__name__}, "
-                                         f"not an array") from None
+            outs.append(real_output(out, f"output {i} of {name_of(self.fn)}"))
         return outs, result[-1]
 
     def build(self, dims: Dims, seed: int, draw: Draw, *, nasty: bool = False) -> Problem:
@@ -330,11 +331,11 @@ class BackwardOf(_Declared):
                     outs, _ = self._outputs(self.call_reading(self.fn, values, others, views, fname, writes, notes))
             return weighted_sum(outs, upstream, fname)
 
-        def grads():
+        def grads() -> Any:
             with self.module_globals(values, self.backward):
                 return backward_pass()
 
-        def backward_pass():
+        def backward_pass() -> Any:
             if first_cache:
                 cache = first_cache.pop()
             else:
@@ -369,15 +370,16 @@ def weighted_sum(outs: Sequence[np.ndarray], upstream: Sequence[np.ndarray], lab
 class ReturnsGrad(_Declared):
     """``fn(*args) -> (loss, grads)``: the function computes its own gradient."""
 
-    def __init__(self, fn, **declared):
+    def __init__(self, fn: Callable[..., Any], **declared: Any) -> None:
         super().__init__(fn, role="function", **declared)
         self.name = name_of(fn)
 
     def _split(self, result: Any) -> tuple[float, Any]:
         if not isinstance(result, (tuple, list)) or len(result) < 2:
             raise UserError(Kind.ERROR, f"{self.name} returned {type(result).__name__}; expected (loss, gradient)")
+        loss = real_output(result[0], f"the loss {self.name} returns") if not isinstance(result[0], int) else result[0]
         try:
-            value = float(np.asarray(result[0], dtype=np.float64).reshape(()))
+            value = float(np.asarray(loss, dtype=np.float64).reshape(()))
         except (TypeError, ValueError):
             raise UserError(Kind.ERROR, f"the first value {self.name} returns must be the scalar loss, got {result[0]!r:.60}") from None
         rest = result[1:]
@@ -394,9 +396,9 @@ class ReturnsGrad(_Declared):
         notes: list[Finding] = []
 
         writes = [True]  # copies until a call with copies showed no write into the inputs
-        pending: list = []  # the first call's gradients: the engine asks for them at the same point
+        pending: list[Any] = []  # the first call's gradients: the engine asks for them at the same point
 
-        def call_with_copies():
+        def call_with_copies() -> tuple[float, Any]:
             called = self.call_args(values, others)
             with self.module_globals(values):
                 result = self._split(call_user(self.fn, called, self.name))
@@ -414,7 +416,7 @@ class ReturnsGrad(_Declared):
             with self.module_globals(values):
                 return self._split(self.call_reading(self.fn, values, others, views, self.name, writes, notes))[0]
 
-        def grads():
+        def grads() -> Any:
             return pending.pop() if pending else call_with_copies()[1]
 
         return self.problem(values, dims, loss, grads, notes, self.name)
@@ -423,7 +425,7 @@ class ReturnsGrad(_Declared):
 class ProblemFactory(Check):
     """``make(d, rng) -> gc.Problem``: the escape hatch for any code."""
 
-    def __init__(self, make: Callable, *, dims, where):
+    def __init__(self, make: Callable[..., Any], *, dims: Any, where: Any) -> None:
         if not callable(make):
             raise SpecError(f"gc.problem decorates a function make(d, rng), got {make!r}")
         self.make = make
@@ -439,7 +441,26 @@ class ProblemFactory(Check):
         if not isinstance(built, Problem):
             raise UserError(Kind.ERROR, f"{self.name} must return gc.Problem(...), got {type(built).__name__}")
         built.source = built.source or f"{self.name}'s grads()"
+        # The closures are the user's code: an exception in them is a finding naming file:line.
+        built.loss = _guarded(built.loss, f"{self.name}'s loss()")
+        built.grads = _guarded(built.grads, built.source)
         return built
+
+
+def _guarded(fn: Callable[[], Any], label: str) -> Callable[[], Any]:
+    """``fn`` called through :func:`call_user`, once (a Problem built twice is wrapped once)."""
+    if getattr(fn, "__gradcheck_guarded__", False):
+        return fn
+
+    def call() -> Any:
+        value = call_user(fn, (), label)
+        if label.endswith("loss()") and not isinstance(value, int):
+            real_output(value, f"the value of {label}")  # complex or object losses: say so
+        return value
+
+    call.__gradcheck_guarded__ = True  # type: ignore[attr-defined]
+    call.__gradcheck_user__ = fn  # type: ignore[attr-defined]  # its closure holds the user's state
+    return call
 
 
 # ------------------------------------------------------------------ decorators
@@ -459,9 +480,9 @@ def attach(target: F, check: Check, declared_in: dict[str, Any] | None) -> F:
 
 
 def backward_of(
-    forward: Callable,
+    forward: Callable[..., Any],
     *,
-    shapes: Mapping[str, str | tuple],
+    shapes: Mapping[str, str | tuple[Any, ...]],
     wrt: Sequence[str] | str | None = None,
     args: Mapping[str, Any] | None = None,
     dims: Mapping[str, Any] | None = None,
@@ -469,7 +490,7 @@ def backward_of(
     ranges: Mapping[str, tuple[float, float]] | None = None,
     outputs: int = 1,
     grads: Mapping[str, str] | None = None,
-    unroll: Mapping[str, Mapping[str, str | tuple]] | None = None,
+    unroll: Mapping[str, Mapping[str, str | tuple[Any, ...]]] | None = None,
     unroll_order: str = "C",
     clip: float | None = None,
 ) -> Callable[[F], F]:
@@ -479,7 +500,50 @@ def backward_of(
     gradients for ``wrt``: one array, a tuple in ``wrt`` order, or a dict keyed by
     ``name`` or ``"d"+name``.  A dict argument of arrays is declared with a dict
     shape (``shapes={"parameters": {"Wax": "A,X", ...}}``); its entries are
-    reported as ``parameters.Wax``.  See the README for every argument.
+    reported as ``parameters.Wax``.
+
+    Parameters
+    ----------
+    forward : callable
+        The forward function: ``forward(*args) -> (*outs, cache)``.
+    shapes : dict
+        Each differentiable argument and its shape, in dim names
+        (``{"x": "N,D", "w": "D,M", "b": "M"}``; expressions like ``"H+2*P"``; a dict
+        of shapes for a dict argument).  A name that is a global of the function's
+        module, not an argument, is a parameter too.
+    wrt : str or list of str, optional
+        The arguments the gradients are for, in the order they are returned
+        (default: every entry of ``shapes``).
+    args : dict, optional
+        The other arguments: ``gc.labels``, ``gc.indices``, ``gc.const``, a value,
+        ``lambda d: ...`` or ``lambda d, rng: ...``, or a hypothesis strategy.
+    dims : dict, optional
+        ``name -> (low, high)`` for drawn dims (default ``(1, 4)``), or
+        ``name -> lambda d: ...`` for a dim computed from the others.
+    where : callable, optional
+        ``where(d) -> bool``: only configurations it accepts are drawn.
+    ranges : dict, optional
+        ``name -> (low, high)``: the values drawn for an argument (default ``(-2, 2)``).
+    grads : dict, optional
+        ``name -> key`` where a returned dict names a gradient other than ``name`` or
+        ``"d" + name``.
+    unroll : dict, optional
+        ``{"theta": {"Theta1": "H,D+1", "Theta2": "K,H+1"}}``: the pieces of a flat
+        parameter vector, reported by their own names (``Theta2[3, 0]``).
+    unroll_order : {"C", "F"}
+        How the pieces were raveled before being concatenated.
+    clip : float, optional
+        The gradients are clipped to ``[-clip, clip]``: entries at the bound are not
+        compared (and are counted in the report).
+    outputs : int
+        How many of forward's outputs receive an upstream gradient (the rest, then
+        the cache, are not differentiated).
+
+    Returns
+    -------
+    callable
+        A decorator that returns ``backward`` unchanged, with the check attached
+        (``gc.check(backward)``; collected by ``pytest --gradcheck``).
     """
 
     declared_in = caller_globals()
@@ -497,26 +561,58 @@ def backward_of(
 
 def returns_grad(
     *,
-    shapes: Mapping[str, str | tuple],
+    shapes: Mapping[str, str | tuple[Any, ...]],
     wrt: Sequence[str] | str | None = None,
     args: Mapping[str, Any] | None = None,
     dims: Mapping[str, Any] | None = None,
     where: Callable[[Dims], bool] | None = None,
     ranges: Mapping[str, tuple[float, float]] | None = None,
     grads: Mapping[str, str] | None = None,
-    unroll: Mapping[str, Mapping[str, str | tuple]] | None = None,
+    unroll: Mapping[str, Mapping[str, str | tuple[Any, ...]]] | None = None,
     unroll_order: str = "C",
     clip: float | None = None,
 ) -> Callable[[F], F]:
     """Declare a function that returns its own loss and gradient: ``(loss, grads)``.
 
-    ``unroll={"theta": {"Theta1": "H,D+1", "Theta2": "K,H+1"}}`` names the pieces of
-    a parameter vector (raveled in ``unroll_order`` "C" or "F" and concatenated),
-    so reports speak of ``Theta2[3, 0]``.  A ``shapes`` entry that is not an
-    argument but a global of the function's module (min-char-rnn's ``Wxh``) is a
-    parameter too: it is set for each call and restored afterwards.  ``clip=5``:
-    the function clips its gradients to [-5, 5]; entries at the bound are not
-    compared (and are counted in the report).
+    A ``shapes`` entry that is not an argument but a global of the function's module
+    (min-char-rnn's ``Wxh``) is set for each call and restored afterwards.
+
+    Parameters
+    ----------
+    shapes : dict
+        Each differentiable argument and its shape, in dim names
+        (``{"x": "N,D", "w": "D,M", "b": "M"}``; expressions like ``"H+2*P"``; a dict
+        of shapes for a dict argument).  A name that is a global of the function's
+        module, not an argument, is a parameter too.
+    wrt : str or list of str, optional
+        The arguments the gradients are for, in the order they are returned
+        (default: every entry of ``shapes``).
+    args : dict, optional
+        The other arguments: ``gc.labels``, ``gc.indices``, ``gc.const``, a value,
+        ``lambda d: ...`` or ``lambda d, rng: ...``, or a hypothesis strategy.
+    dims : dict, optional
+        ``name -> (low, high)`` for drawn dims (default ``(1, 4)``), or
+        ``name -> lambda d: ...`` for a dim computed from the others.
+    where : callable, optional
+        ``where(d) -> bool``: only configurations it accepts are drawn.
+    ranges : dict, optional
+        ``name -> (low, high)``: the values drawn for an argument (default ``(-2, 2)``).
+    grads : dict, optional
+        ``name -> key`` where a returned dict names a gradient other than ``name`` or
+        ``"d" + name``.
+    unroll : dict, optional
+        ``{"theta": {"Theta1": "H,D+1", "Theta2": "K,H+1"}}``: the pieces of a flat
+        parameter vector, reported by their own names (``Theta2[3, 0]``).
+    unroll_order : {"C", "F"}
+        How the pieces were raveled before being concatenated.
+    clip : float, optional
+        The gradients are clipped to ``[-clip, clip]``: entries at the bound are not
+        compared (and are counted in the report).
+
+    Returns
+    -------
+    callable
+        A decorator that returns the function unchanged, with the check attached.
     """
 
     declared_in = caller_globals()
@@ -532,7 +628,26 @@ def returns_grad(
 def problem(
     *, dims: Mapping[str, Any], where: Callable[[Dims], bool] | None = None
 ) -> Callable[[F], F]:
-    """Declare ``make(d, rng) -> gc.Problem``: the escape hatch for any code."""
+    """Declare ``make(d, rng) -> gc.Problem``: the escape hatch for any code.
+
+    ``make`` builds the parameter arrays, a ``loss()`` that reads them and a
+    ``grads()`` that returns their gradients; an exception in either is reported
+    with its ``file:line``.  Stored state held by the closures is watched: a write
+    by backward into what the forward stored is reported where it lives.
+
+    Parameters
+    ----------
+    dims : dict
+        ``name -> (low, high)`` for each dim ``make`` reads from ``d`` (or
+        ``lambda d: ...`` for a computed one).
+    where : callable, optional
+        ``where(d) -> bool``: only configurations it accepts are drawn.
+
+    Returns
+    -------
+    callable
+        A decorator that returns ``make`` unchanged, with the check attached.
+    """
 
     declared_in = caller_globals()
 

@@ -467,7 +467,7 @@ def infer_loss(module: ModuleType | None, fn: Callable[..., Any]) -> Inferred | 
 
     def build(wrt: list[str] | None) -> Any:
         keywords = _evaluate(f"dict({decl.keywords()})", module)
-        return ReturnsGrad(fn, wrt=wrt, grads=None,  # type: ignore[no-untyped-call]
+        return ReturnsGrad(fn, wrt=wrt, grads=None,
                            **{k: keywords.get(k) for k in ("shapes", "args", "dims", "ranges", "where")})
 
     check = build(mentioned or None)
@@ -545,7 +545,7 @@ def infer_class(module: ModuleType | None, cls: Any) -> Inferred | NotInferred:
     arguments = _evaluate(f"dict({keywords})", module)
     layer_args = {key: arguments.get(key, default) for key, default in LAYER_ARGS.items()}
     layer_args["reset"] = None
-    check = LayerCheck(_evaluate(make, module), **layer_args)  # type: ignore[no-untyped-call]
+    check = LayerCheck(_evaluate(make, module), **layer_args)
     check.name = name
     source = _source(decl, f"the docstring of {name}.forward")
     return _inferred(name, "class", _line(cls), text, source, check)
@@ -563,7 +563,7 @@ def _class_params(make: Callable[..., Any], decl: _Decl, module: ModuleType | No
     """``{"W": "dW", "params['W']": "grads['W']"}``: found by running forward and backward once."""
     from .layers import GRADIENT_NAMES, LayerCheck
 
-    probe = LayerCheck(  # type: ignore[no-untyped-call]
+    probe = LayerCheck(
         make, inputs=_evaluate(_dict_text(decl.shapes), module), params=None, wrt=None,
                        dims=_evaluate("{" + ", ".join(f"{k!r}: {v}" for k, v in decl.dims.items()) + "}", module),
                        where=None, ranges=None, forward="forward", backward="backward", sign=1, steps=None,

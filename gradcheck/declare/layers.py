@@ -21,10 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from .. import arrays
 from ..errors import SpecError
-from ..findings import Kind, UserError
+from ..findings import Finding, Kind, UserError
 from .args import ArgSpec, FromStrategy, as_argspec
-from .calls import call_user, name_of
+from .calls import call_user, name_of, real_output
 from .dims import (
     DEFAULT_VALUE_RANGE,
     Dims,
@@ -33,6 +34,7 @@ from .dims import (
     check_value_range,
     draw_values,
 )
+from .fixed import override
 from .functional import Check, Draw, F, attach, caller_globals, keyword_defaults, parameter_names
 from .problem import Problem
 
@@ -128,12 +130,36 @@ class _Params:
         for path in self.scalars:
             set_path(self.obj, path, float(self.arrays[path]))
 
+    def restore(self, path: str, before: np.ndarray) -> str | None:
+        """Undo a change user code made to a parameter (rebound or written); say what it was.
+
+        ``"0.0976 -> 0.0926"`` for the first changed entry, or None if unchanged.
+        """
+        master = self.arrays[path]
+        current = get_path(self.obj, path) if has_path(self.obj, path) else master
+        if path in self.scalars:
+            try:
+                value = np.array(float(current))
+            except (TypeError, ValueError):
+                value = master
+        else:
+            value = current if isinstance(current, np.ndarray) else master
+        change = arrays.first_change(before, value) if value.shape == before.shape else "its shape changed"
+        rebound = path not in self.scalars and current is not master
+        if rebound:
+            set_path(self.obj, path, master)
+        np.copyto(master, before)
+        if change is None and not rebound:
+            return None
+        return (change or "replaced by a new array of the same values").split(": ", 1)[-1]
+
 
 class LayerCheck(Check):
     """A class layer built by ``make(d, rng)``; see :func:`layer`."""
 
-    def __init__(self, make, *, inputs, params, wrt, dims, where, ranges, forward, backward, sign, steps,
-                 reset, output):
+    def __init__(self, make: Callable[..., Any], *, inputs: Any, params: Any, wrt: Any, dims: Any, where: Any,
+                 ranges: Any, forward: Any, backward: Any, sign: int, steps: str | None, reset: str | None,
+                 output: Any) -> None:
         if not callable(make):
             raise SpecError(f"gc.layer decorates a function make(d, rng) that builds the layer, got {make!r}")
         self.make, self.name = make, name_of(make)
@@ -167,7 +193,9 @@ class LayerCheck(Check):
         params = _Params(obj, paths, label)
         inputs = {n: draw_values(rng, self.ranges[n][0], self.ranges[n][1], s.resolve(dims), nasty=nasty)
                   for n, s in self.inputs.items()}
+        override(self, inputs)  # check_at(inputs=...): the user's own arrays
         state: dict[str, Any] = {}
+        notes: list[Finding] = []
 
         def run_forward() -> np.ndarray:
             params.sync()
@@ -187,13 +215,35 @@ class LayerCheck(Check):
 
         def grads() -> dict[str, Any]:
             # loss() ran forward at this very point just before: backward only.
-            returned = call_user(self.backward, (obj, upstream.copy()), f"{label}.backward")
-            buffers = {path: self._gradient_buffer(obj, path, label) for path in params.arrays}
-            out: dict[str, Any] = {path: _signed(g, self.sign) for path, g in buffers.items()}
+            before = {path: a.copy() for path, a in params.arrays.items()}
+            dout = upstream.copy()
+            returned = call_user(self.backward, (obj, dout), f"{label}.backward")
+            change = arrays.first_change(upstream, dout)
+            if change:  # as backward_of reports it: the layer before may still need dout
+                notes.append(Finding(Kind.MUTATION, f"{label}.backward wrote into its upstream gradient dout "
+                                                    f"({change}): copy it first (dout = dout.copy())",
+                                     wanted, site="dout"))
+            method = f"{label}.{getattr(self.backward, '__name__', 'backward')}"
+            stepped = {path: text for path in params.arrays
+                       if (text := params.restore(path, before[path])) is not None}
+            out: dict[str, Any] = {}
+            buffers = []
+            for path in params.arrays:
+                try:
+                    buffer = self._gradient_buffer(obj, path, label)
+                except UserError as missing:  # one missing gradient leaves the others' verdicts
+                    out[path] = _optimizer_step(method, path, stepped[path]) if path in stepped else missing
+                    continue
+                if path in stepped:
+                    notes.append(Finding(Kind.MUTATION, _optimizer_text(method, path, stepped[path]), [path],
+                                         site=path))
+                out[path] = _signed(buffer, self.sign)
+                if isinstance(buffer, np.ndarray):
+                    buffers.append(buffer)
             if self.inputs:
                 out.update(self._input_gradients(returned, label))
             # Gradient buffers are meant to be written by backward: not a mutation.
-            out[BUFFERS] = [g for g in buffers.values() if isinstance(g, np.ndarray)]
+            out[BUFFERS] = buffers
             return out
 
         wanted = self.wrt or [*self.inputs, *params.arrays]
@@ -202,7 +252,8 @@ class LayerCheck(Check):
             if name not in all_params:
                 raise UserError(Kind.ERROR, f"wrt names {name!r}, which is neither an input nor a parameter "
                                          f"({', '.join(all_params)})")
-        return Problem({n: all_params[n] for n in wanted}, loss, grads, watch=[obj], source=f"{label}.backward")
+        return Problem({n: all_params[n] for n in wanted}, loss, grads, watch=[obj], source=f"{label}.backward",
+                       notes=notes)
 
     def _discover(self, dims: Dims, rng: np.random.Generator) -> list[str]:
         """Parameters by name, on a twin layer: arrays that backward leaves a dW/W_grad for."""
@@ -210,13 +261,22 @@ class LayerCheck(Check):
         label = type(twin).__name__
         inputs = {n: rng.uniform(self.ranges[n][0], self.ranges[n][1], size=s.resolve(dims))
                   for n, s in self.inputs.items()}
+        # Arrays the layer holds before any forward: parameters, not the forward's cache.
+        held = {name: (value, value.copy()) for name, value in vars(twin).items()
+                if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating)
+                and not arrays.is_gradient_buffer(name, vars(twin))}
         out = self._run_forward(twin, inputs, dims, label)
+        held = {name: (a, old) for name, (a, old) in held.items()
+                if getattr(twin, name, None) is a and np.array_equal(a, old)}
         call_user(self.backward, (twin, np.ones_like(out)), f"{label}.backward")
         found = [
             name for name, value in vars(twin).items()
             if (isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating)
                 or isinstance(value, float)) and _gradient_name(twin, name) is not None
         ]
+        # Arrays the forward did not write but backward changed: parameters updated by an
+        # optimizer step inside backward (reported as such, not as a missing gradient).
+        found += [name for name, (array, old) in held.items() if name not in found and _stepped(twin, name, array, old)]
         if not found and not self.inputs:
             raise UserError(Kind.ERROR, f"cannot tell which attributes of {label} are parameters: after backward, none "
                                      f"has a gradient attribute named like dW or W_grad; declare params={{'W': 'dW'}}")
@@ -234,11 +294,10 @@ class LayerCheck(Check):
             out = per_step if self.output is None else None
         if self.output is not None:
             out = call_user(self.output, (obj,), "output(layer)")
-        try:
-            return np.asarray(out, dtype=np.float64)
-        except (TypeError, ValueError):
+        if out is None or (not isinstance(out, (np.ndarray, np.generic, list, tuple, int, float, complex))):
             raise UserError(Kind.ERROR, f"{label}.forward returned a {type(out).__name__}, not an array; "
-                                     f"for a layer that keeps its output in an attribute, pass output=lambda layer: ...") from None
+                                     f"for a layer that keeps its output in an attribute, pass output=lambda layer: ...")
+        return real_output(out, f"the output of {label}.forward")
 
     def _gradient_buffer(self, obj: Any, path: str, label: str) -> Any:
         grad_path = self.params.get(path) if self.params else None
@@ -257,8 +316,25 @@ class LayerCheck(Check):
         return dict(zip(names, returned))
 
 
+def _optimizer_text(method: str, path: str, change: str) -> str:
+    return (f"{method} changed {path} ({change}): an optimizer step inside backward? Declare the "
+            f"gradient where the optimizer receives it (README: \"An optimizer step inside backward\")")
+
+
+def _optimizer_step(method: str, path: str, change: str) -> UserError:
+    """The finding for a parameter that backward updated instead of leaving its gradient."""
+    return UserError(Kind.ERROR, _optimizer_text(method, path, change), [path])
+
+
 #: Key under which grads() also returns the raw gradient buffers (ignored when read).
 BUFFERS = "__gradient_buffers__"
+
+
+def _stepped(obj: Any, name: str, array: np.ndarray, old: np.ndarray) -> bool:
+    now = getattr(obj, name, None)
+    if not isinstance(now, np.ndarray) or now.shape != old.shape or name.startswith("_"):
+        return False
+    return now is not array or not np.array_equal(now, old)
 
 
 def _signed(grad: Any, sign: int) -> Any:
@@ -277,16 +353,16 @@ def _gradient_name(obj: Any, path: str) -> str | None:
     return None
 
 
-def _missing(label: str, name: str):
-    def fail():
+def _missing(label: str, name: str) -> Callable[[], None]:
+    def fail() -> None:
         raise UserError(Kind.ERROR, f"{label} has no method {name!r} (declared as reset=)")
 
     return fail
 
 
-def _method(spec: str | Callable, role: str) -> Callable:
+def _method(spec: str | Callable[..., Any], role: str) -> Callable[..., Any]:
     if isinstance(spec, str):
-        def call(obj, *args):
+        def call(obj: Any, *args: Any) -> Any:
             method = getattr(obj, spec, None)
             if not callable(method):
                 raise UserError(Kind.ERROR, f"{type(obj).__name__} has no method {spec!r} (declared as {role}=)")
@@ -329,14 +405,14 @@ def _read_params(params: Any) -> dict[str, str | None] | None:
 
 def layer(
     *,
-    inputs: Mapping[str, str | tuple] | None = None,
+    inputs: Mapping[str, str | tuple[Any, ...]] | None = None,
     params: Mapping[str, str] | Sequence[str] | None = None,
     wrt: Sequence[str] | None = None,
     dims: Mapping[str, Any] | None = None,
     where: Callable[[Dims], bool] | None = None,
     ranges: Mapping[str, tuple[float, float]] | None = None,
-    forward: str | Callable = "forward",
-    backward: str | Callable = "backward",
+    forward: str | Callable[..., Any] = "forward",
+    backward: str | Callable[..., Any] = "backward",
     sign: int = 1,
     steps: str | None = None,
     reset: str | None = "reset_state",
@@ -344,15 +420,43 @@ def layer(
 ) -> Callable[[F], F]:
     """Declare ``make(d, rng) -> layer`` for a class layer.
 
-    ``inputs``: the forward's array arguments and their shapes (their gradients
-    are what ``backward`` returns).  ``params``: attribute -> attribute holding
-    its gradient (``{"W": "dW"}``, ``{"filters[0].weights":
-    "filters[0].weights_grad"}``); a list of attributes finds ``dW``, ``W_grad``,
-    ``grad_W`` by name; omitted, every array attribute with such a gradient.
-    ``forward``/``backward``: method names, or functions ``(layer, *inputs)`` and
-    ``(layer, dout)``.  ``sign=-1``: the layer stores ``-dL/dW``.  ``steps="T"``:
-    a stateful layer, ``reset`` then ``forward(x[t])`` for each step; ``output``
-    reads the checked output from the layer when forward returns nothing useful.
+    ``backward`` gets a copy of ``dout``: a write into it is reported (the layer
+    before may still need it), and so is a parameter that backward changed (an
+    optimizer step inside backward).
+
+    Parameters
+    ----------
+    inputs : dict, optional
+        The forward's array arguments and their shapes (``{"x": "N,D"}``); their
+        gradients are what ``backward`` returns.
+    params : dict or list of str, optional
+        Attribute -> attribute holding its gradient (``{"W": "dW"}``,
+        ``{"filters[0].weights": "filters[0].weights_grad"}``, ``{"W": "W_opt.grad"}``);
+        a list finds ``dW``, ``W_grad``, ``grad_W`` by name; omitted, every array
+        attribute with such a gradient (or that backward updates).
+    wrt : list of str, optional
+        Which inputs and parameters to check (default: all).
+    dims : dict, optional
+        ``name -> (low, high)`` or ``name -> lambda d: ...``, as for :func:`backward_of`.
+    where : callable, optional
+        ``where(d) -> bool``: only configurations it accepts are drawn.
+    ranges : dict, optional
+        ``input -> (low, high)``: the values drawn for an input (default ``(-2, 2)``).
+    forward, backward : str or callable
+        Method names, or functions ``(layer, *inputs)`` and ``(layer, dout)``.
+    sign : {1, -1}
+        ``-1``: the layer stores ``-dL/dW`` (the update is ``W += rate * W_grad``).
+    steps : str, optional
+        A dim name (``"T"``): a stateful layer, ``reset`` then ``forward(x[t])`` per step.
+    reset : str, optional
+        The method that clears a stateful layer's state (with ``steps``).
+    output : callable, optional
+        ``output(layer)`` reads the checked output when forward returns nothing useful.
+
+    Returns
+    -------
+    callable
+        A decorator that returns ``make`` unchanged, with the check attached.
     """
     declared_in = caller_globals()
 
@@ -371,7 +475,8 @@ def layer(
 class ModelCheck(Check):
     """``make(d, rng) -> model`` with ``model.params`` and ``model.loss(X, y) -> (loss, grads)``."""
 
-    def __init__(self, make, *, X, y, dims, where, loss, params):
+    def __init__(self, make: Callable[..., Any], *, X: Any, y: Any, dims: Any, where: Any, loss: Any,
+                 params: str) -> None:
         if not callable(make):
             raise SpecError(f"gc.model decorates a function make(d, rng) that builds the model, got {make!r}")
         self.make, self.name = make, name_of(make)
@@ -407,11 +512,12 @@ class ModelCheck(Check):
                 raise UserError(Kind.ERROR, f"{label}.{self.loss_method}(X, y) should return (loss, grads), "
                                          f"got {type(result).__name__}")
             try:
-                return float(np.asarray(result[0], dtype=np.float64).reshape(())), result[1]
+                value = result[0] if isinstance(result[0], int) else real_output(result[0], f"the loss {label}.{self.loss_method} returned")
+                return float(np.asarray(value, dtype=np.float64).reshape(())), result[1]
             except (TypeError, ValueError):
                 raise UserError(Kind.ERROR, f"the loss {label}.{self.loss_method} returned is not a number: {result[0]!r:.60}") from None
 
-        pending: list = []  # the first call's gradients, asked for next at the same point
+        pending: list[Any] = []  # the first call's gradients, asked for next at the same point
 
         def loss() -> float:
             value, grads = evaluate()
@@ -447,15 +553,36 @@ def _copy(value: Any) -> Any:
 
 def model(
     *,
-    X: str | tuple | Callable | Any,
+    X: Any,
     y: Any = None,
     dims: Mapping[str, Any] | None = None,
     where: Callable[[Dims], bool] | None = None,
-    loss: str | Callable = "loss",
+    loss: str | Callable[..., Any] = "loss",
     params: str = "params",
 ) -> Callable[[F], F]:
     """Declare ``make(d, rng) -> model`` for a model with ``model.params`` and
-    ``loss, grads = model.loss(X, y)`` (grads keyed like params)."""
+    ``loss, grads = model.loss(X, y)`` (grads keyed like params).
+
+    Parameters
+    ----------
+    X : str, tuple, callable or ArgSpec
+        The input batch: a shape (``"N,D"``), or how to draw it.
+    y : ArgSpec or value, optional
+        The targets, e.g. ``gc.labels("N", classes="C")``.
+    dims : dict, optional
+        ``name -> (low, high)`` or ``name -> lambda d: ...``.
+    where : callable, optional
+        ``where(d) -> bool``: only configurations it accepts are drawn.
+    loss : str or callable
+        The method (or function of the model) returning ``(loss, grads)``.
+    params : str
+        The attribute holding the dict of parameter arrays.
+
+    Returns
+    -------
+    callable
+        A decorator that returns ``make`` unchanged, with the check attached.
+    """
     declared_in = caller_globals()
 
     def decorate(make: F) -> F:

@@ -143,6 +143,9 @@ def read_gradients(
         )
     out = GradientSet()
     for name, value in raw.items():
+        if isinstance(value, UserError):  # the adapter already knows what is wrong with this one
+            out.problems[name] = value
+            continue
         try:
             out.values[name] = _as_gradient(value, params[name], name, source)
         except UserError as problem:
@@ -152,7 +155,7 @@ def read_gradients(
     return out
 
 
-def _is_array_like(value) -> bool:
+def _is_array_like(value: Any) -> bool:
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -160,7 +163,7 @@ def _is_array_like(value) -> bool:
     return arr.ndim >= 1
 
 
-def _by_key(returned: Mapping, wrt: list[str], source: str, names: Mapping[str, str]) -> dict:
+def _by_key(returned: Mapping[Any, Any], wrt: list[str], source: str, names: Mapping[str, str]) -> dict[str, Any]:
     raw = {}
     for name in wrt:
         candidates = [names[name]] if name in names else candidate_keys(name)
@@ -186,7 +189,7 @@ def candidate_keys(name: str) -> list[str]:
     return keys
 
 
-def _as_gradient(value, param: np.ndarray, name: str, source: str) -> np.ndarray:
+def _as_gradient(value: Any, param: np.ndarray, name: str, source: str) -> np.ndarray:
     if value is None:
         raise UserError("not-implemented", f"{source} returned None for the gradient of {name}", [name])
     try:

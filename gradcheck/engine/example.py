@@ -22,7 +22,7 @@ from ..declare.dims import Dims
 from ..declare.functional import Check
 from ..declare.problem import Problem, read_gradients
 from ..findings import Finding, Kind, UserError
-from . import detectors
+from . import detectors, locations
 from .bisect import Located, locate
 from .budget import Budget
 from .finite_diff import EPS, CountingLoss, cpu_seconds
@@ -110,8 +110,10 @@ def analytic_phase(problem: Problem, outcome: Outcome, *, detectors_on: bool = T
     start = cpu_seconds()
     returned = problem.grads()
     budget = Budget(loss, cpu_seconds() - start, params=sum(p.size for p in problem.params.values()))
-    for finding in [*detectors.state_changes(problem, before, returned, saved), *problem.notes]:
+    found = detectors.state_changes(problem, before, returned, saved)
+    for finding in [*found, *problem.notes]:
         outcome.add(finding)
+    after_backward = locations.read(problem) if detectors_on else {}
     gradients = read_gradients(returned, problem.params, source=source, names=problem.grad_keys)
     outcome.errors += [err.finding for err in gradients.problems.values()]
     eps, note = detectors.working_precision(returned, problem.params, source)
@@ -119,16 +121,30 @@ def analytic_phase(problem: Problem, outcome: Outcome, *, detectors_on: bool = T
     if not detectors_on:  # probe mode: one forward and one backward, nothing more
         grads = {n: np.asarray(g, dtype=np.float64) for n, g in gradients.values.items()}
         return Analytic(loss, f0, grads, eps, saved, budget)
-    random = detectors.nondeterminism(problem, f0, loss())
+    again = loss()
+    random = detectors.nondeterminism(problem, f0, again)
     if random is not None:
         outcome.add(random)
         return None
+    _backward_writes(problem, loss, outcome, after_backward, {f.site for f in found})
     start = cpu_seconds()
     kept, note = detectors.accumulation(problem, gradients.values, source)
     # a second backward (with a forward): the quicker one is the floor
     budget.backward_seconds = min(budget.backward_seconds, cpu_seconds() - start)
     outcome.add(note)
     return Analytic(loss, f0, kept, eps, saved, budget)
+
+
+def _backward_writes(problem: Problem, loss: CountingLoss, outcome: Outcome, after_backward: locations.State,
+                     seen: set[str]) -> None:
+    """Writes into stored forward state found by location (see :mod:`.locations`)."""
+    if not after_backward:
+        return
+    fresh = locations.read(problem)
+    loss()  # one more forward: state every forward changes (running means) is not backward's doing
+    for finding in locations.backward_writes(problem, after_backward, fresh, locations.read(problem)):
+        if finding.site not in seen:  # already reported by the identity snapshot
+            outcome.add(finding)
 
 
 def evaluate(check: Check, dims: Dims, seed: int, draw: Callable[[Any], Any], *, nasty: bool = False,

@@ -20,8 +20,18 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .finite_diff import CountingLoss, Line, step_size
-from .verdict import NONSMOOTH, OK, PROBE_TRIES, WRONG, ProbeResult, crossed_kink, judge_line, random_direction
+from .finite_diff import CountingLoss, Line
+from .verdict import (
+    NONSMOOTH,
+    OK,
+    PROBE_TRIES,
+    WRONG,
+    ProbeResult,
+    crossed_kink,
+    judge_line,
+    random_direction,
+    step,
+)
 
 __all__ = ["JointLine", "probe_joint"]
 
@@ -56,7 +66,7 @@ def probe_joint(loss: CountingLoss, params: Mapping[str, np.ndarray], grads: Map
     names = [n for n in grads if params[n].size]
     if not names:
         return ProbeResult(OK)
-    steps = {n: step_size(params[n], eps) for n in names}
+    steps = {n: step(params[n], eps) for n in names}
     t = 1.0
     for tries in range(PROBE_TRIES):
         directions = []

@@ -53,6 +53,8 @@ class Search:
     examples: int = 0
     passes: int = 0
     last: Outcome | None = None
+    largest: Outcome | None = None  # the largest configuration checked
+    worst: Outcome | None = None  # the example with the largest relative error of any probe
     smallest_failure: Outcome | None = None
     findings: dict[tuple[str, tuple[str, ...], str], tuple[Outcome, Finding]] = field(default_factory=dict)
     rejections: Rejections = field(default_factory=Rejections)
@@ -64,6 +66,10 @@ class Search:
         self.examples += 1
         self.passes += outcome.passes
         self.last = outcome
+        if self.largest is None or outcome.size > self.largest.size:
+            self.largest = outcome
+        if self.worst is None or _worst_error(outcome) > _worst_error(self.worst):
+            self.worst = outcome
         if outcome.failed and (self.smallest_failure is None or outcome.size < self.smallest_failure.size):
             self.smallest_failure = outcome
         for finding in outcome.findings:
@@ -72,6 +78,10 @@ class Search:
             seen = self.findings.get(finding.key)
             if seen is None or outcome.size < seen[0].size:
                 self.findings[finding.key] = (outcome, finding)
+
+
+def _worst_error(outcome: Outcome) -> float:
+    return max(outcome.rel_errors.values(), default=0.0)
 
 
 def search(check: Check, examples: int, seed: int | None, deadline: float | None,

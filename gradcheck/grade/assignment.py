@@ -26,7 +26,7 @@ class GradeSpec:
     fn: str | None = None
     points: float = 1.0
     required: bool = False
-    reference: Callable | None = None
+    reference: Callable[..., Any] | None = None
     check_args: dict[str, Any] = field(default_factory=dict)
     #: The spec file it was read from (its name only), for the reproduce command a student runs.
     source: str = ""
@@ -47,15 +47,33 @@ def spec(
     fn: str | None = None,
     points: float = 1,
     required: bool = False,
-    reference: Callable | None = None,
+    reference: Callable[..., Any] | None = None,
     **check_args: Any,
 ) -> GradeSpec:
     """Declare one graded check of the student's functions, named as strings.
 
-    ``forward``/``backward`` for a functional pair (``backward`` defaults to
-    ``name + "_backward"`` and ``forward`` to ``name + "_forward"``), or ``fn`` for a
-    function returning ``(loss, grads)``.  ``reference`` is a trusted forward the
-    student's forward must agree with.  ``check_args`` are the decorator's arguments.
+    Parameters
+    ----------
+    name : str
+        The check's name in the grade table.
+    backward, forward : str, optional
+        The student's functional pair (defaults ``name + "_backward"`` and
+        ``name + "_forward"``).
+    fn : str, optional
+        Instead of a pair: a function returning ``(loss, grads)``.
+    points : float
+        What the check is worth.
+    required : bool
+        A failure here fails the whole submission.
+    reference : callable, optional
+        A trusted forward the student's forward must agree with.
+    **check_args
+        The decorator's arguments (``shapes=``, ``args=``, ``dims=``, ...).
+
+    Returns
+    -------
+    GradeSpec
+        For the assignment's list of checks.
     """
     if not isinstance(name, str) or not name:
         raise SpecError(f"gc.spec needs a name, like gc.spec('affine', ...), got {name!r}")

@@ -1,37 +1,47 @@
 """Grade every submission in a folder, in parallel, and always write the results.
 
-Each submission is graded by its own trusted grader process (``python -m
-gradcheck.grade.grader``), which talks to the submission's sandboxed worker and
-prints one JSON record.  At most ``jobs`` run at once.  If the grading is
-interrupted (Ctrl-C, SIGTERM), the graders are killed -- their sandboxes die with
-them -- the submissions not graded yet are recorded as ``interrupted``, and every
-results file is still written.
+Each submission is graded by its own trusted grader process (``python -I -m
+gradcheck.grade.grader``, started from ``/`` so that nothing a student could plant
+is importable), which talks to the submission's isolated worker and writes one
+JSON record on a pipe of its own -- never its stdout, never anything the worker
+can reach.  At most ``jobs`` run at once, each within ``timeout + GRACE``
+seconds; then it is killed, with every process its submission started.  If the
+grading is interrupted (Ctrl-C, SIGTERM), the graders are killed -- their
+sandboxes die with them -- the submissions not graded yet are recorded as
+``interrupted``, and every results file is still written.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as futures
+import contextlib
 import json
 import os
+import select
 import signal
+import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
+from . import isolation as iso
 from .assignment import load_assignment
-from .sandbox import kill_all
+from .sandbox import SandboxError, configure, kill_all, remove_homes_of
 from .session import grade_submission, student_id, unrun_record
 
 __all__ = ["find_submissions", "grade_folder", "required_failures"]
 
 #: Time a grader process gets beyond the submission's own limit (start-up, the last check).
-GRACE = 30.0
+GRACE = 8.0
+#: Largest record a grader may send (bytes).
+RECORD_LIMIT = 64 * 1024 * 1024
 
 
 def find_submissions(folder: Path) -> list[Path]:
@@ -53,24 +63,53 @@ def seed_for(student: str, seed: int, vary: bool) -> int:
 class _Graders:
     """The running grader processes, so that an interrupt can kill them all."""
 
-    def __init__(self):
-        self.lock, self.running, self.stopped = threading.Lock(), set(), False
+    def __init__(self, isolation: iso.Isolation):
+        self.isolation = isolation
+        self.lock, self.stopped = threading.Lock(), False
+        self.running: set[subprocess.Popen] = set()
 
-    def run(self, args: list[str], timeout: float) -> subprocess.CompletedProcess | None:
-        with self.lock:
-            if self.stopped:
-                return None
-            proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            self.running.add(proc)
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-        finally:
+    def run(self, args: list[str], timeout: float) -> tuple[bytes, int | None, str, bool] | None:
+        """(record bytes, exit code, last line of stderr, out of time) of one grader, or None once stopped."""
+        read_fd, write_fd = os.pipe()
+        started = time.monotonic()
+        with tempfile.TemporaryFile() as errors:
             with self.lock:
-                self.running.discard(proc)
-        return subprocess.CompletedProcess(args, proc.returncode, out, err)
+                if self.stopped:
+                    os.close(read_fd)
+                    os.close(write_fd)
+                    return None
+                proc = subprocess.Popen([sys.executable, "-I", "-m", "gradcheck.grade.grader", *args, str(write_fd)],
+                                        cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors,
+                                        pass_fds=(write_fd,), start_new_session=True)
+                self.running.add(proc)
+            os.close(write_fd)
+            try:
+                record = _read_record(read_fd, time.monotonic() + timeout)
+            finally:
+                os.close(read_fd)
+                overdue = time.monotonic() >= started + timeout
+                self._end(proc, overdue=overdue)
+            errors.seek(0)
+            last = errors.read()[-4096:].decode("utf-8", errors="replace").strip().splitlines()[-1:]
+        return record, proc.returncode, (last or [""])[0], overdue
+
+    def _end(self, proc: subprocess.Popen, *, overdue: bool) -> None:
+        """The grader, and every process of its submission, is gone when this returns."""
+        try:
+            proc.wait(timeout=0 if overdue else 2)
+        except subprocess.TimeoutExpired:
+            proc.terminate()  # SIGTERM: the grader kills its sandbox, then exits
+            try:
+                proc.wait(timeout=1 if overdue else 3)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if self.isolation.level in ("namespaces", "uid"):
+            iso.reap_uid(iso.worker_uid(proc.pid))  # its worker's dedicated uid, even if the grader died first
+        remove_homes_of(proc.pid)  # the copies of a grader that was killed before cleaning up
+        with self.lock:
+            self.running.discard(proc)
 
     def stop(self) -> None:
         with self.lock:
@@ -79,37 +118,64 @@ class _Graders:
                 proc.terminate()  # SIGTERM: the grader kills its sandbox, then exits
 
 
+def _read_record(fd: int, deadline: float) -> bytes:
+    """What the grader writes on its record pipe, until it closes it or the deadline passes."""
+    data = bytearray()
+    while len(data) <= RECORD_LIMIT:
+        ready, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0))
+        if not ready:
+            return b""  # out of time: no record
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return bytes(data)
+        data += chunk
+    return b""
+
+
 def _grade_in_process(graders: _Graders, path: Path, spec_path: Path, specs, seed: int, examples: int,
                       timeout: float, memory_mb: int) -> dict:
-    args = [sys.executable, "-m", "gradcheck.grade.grader", str(path), str(spec_path), str(seed), str(examples),
-            str(timeout), str(memory_mb)]
+    args = [str(path.absolute()), str(spec_path.absolute()), str(seed), str(examples), str(timeout), str(memory_mb),
+            graders.isolation.level]
     done = graders.run(args, timeout + GRACE)
     if done is None:
         return _failed_record(path, specs, "interrupted", "grading was interrupted")
+    record, code, last_error, overdue = done
     try:
-        return json.loads(done.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        detail = (done.stderr or "").strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
-        status = "interrupted" if graders.stopped else "crashed"
-        return _failed_record(path, specs, status, f"the grader process failed: {detail[0]}")
+        return json.loads(record)
+    except ValueError:
+        if graders.stopped:
+            return _failed_record(path, specs, "interrupted", "grading was interrupted")
+        if overdue:
+            return _failed_record(path, specs, "timeout", "grading this submission did not finish in time")
+        return _failed_record(path, specs, "crashed",
+                              f"the grader process failed: {last_error or f'exit code {code}'}")
 
 
 def grade_folder(
     spec_path: Path, folder: Path, *, jobs: int, seed: int, vary_seed: bool, examples: int, timeout: float,
     memory_mb: int, progress: Callable[[int, int, dict], None] | None = None,
-    select: Callable[[list[Path]], list[Path]] | None = None,
+    select: Callable[[list[Path]], list[Path]] | None = None, isolation: str = "auto",
 ) -> dict[str, Any]:
+    """Grade every submission in ``folder``; the result every writer takes.
+
+    ``isolation`` is ``auto`` or a level of :mod:`gradcheck.grade.isolation`;
+    :class:`~gradcheck.grade.isolation.IsolationUnavailable` when it is not possible here.
+    """
+    level = iso.probe(isolation)
     specs = load_assignment(spec_path)  # fail early, in the grader, on a broken spec
     submissions = find_submissions(folder)
     if select is not None:  # one shard of the class (--shard K/N, see merge.py)
         submissions = select(submissions)
     results: dict[str, dict] = {}
     started = time.monotonic()
-    graders = _Graders()
+    graders = _Graders(level)
     interrupted = False
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     pool = futures.ThreadPoolExecutor(max_workers=jobs)
+    cleanup = contextlib.ExitStack()
     try:
+        if level.level == "uid":
+            cleanup.enter_context(_hidden_from_others([spec_path, folder, Path.cwd()]))
         pending = {
             pool.submit(_grade_in_process, graders, path, spec_path, specs, seed_for(student_id(path), seed, vary_seed),
                         examples, timeout, memory_mb): path
@@ -126,15 +192,40 @@ def grade_folder(
     finally:
         signal.signal(signal.SIGTERM, previous)
         pool.shutdown(wait=True, cancel_futures=True)
+        cleanup.close()
     for path in submissions:
         graded = results.get(student_id(path))
         if graded is None or (interrupted and graded["status"] == "crashed"):
             results[student_id(path)] = _failed_record(path, specs, "interrupted", "grading was interrupted")
     ordered = [results[student_id(p)] for p in submissions]
-    return {"spec": str(spec_path), "seed": seed, "vary_seed": vary_seed, "examples": examples,
+    return {"spec": str(spec_path), "isolation": level.level, "isolation_detail": level.detail, "seed": seed,
+            "vary_seed": vary_seed, "examples": examples,
             "time": round(time.monotonic() - started, 3), "interrupted": interrupted,
             "checks": [{"name": s.name, "points": s.points, "required": s.required} for s in specs],
             "submissions": ordered}
+
+
+@contextlib.contextmanager
+def _hidden_from_others(paths: list[Path]) -> Iterator[None]:
+    """For the run, other users (the worker's uid) can neither list nor read these folders.
+
+    Only the ``uid`` level needs it: with namespaces these folders are not in the
+    worker's view at all.  Shared folders (``/``, sticky ones like ``/tmp``) are left
+    alone, and so are folders holding Python or gradcheck (the worker must reach them).
+    """
+    runtime = iso.runtime_paths()
+    changed: list[tuple[Path, int]] = []
+    for path in {(p if p.is_dir() else p.parent).resolve() for p in paths}:
+        mode = os.stat(path).st_mode
+        holds_runtime = any(path == r or path in r.parents for r in runtime)
+        if str(path) != "/" and not mode & stat.S_ISVTX and mode & 0o007 and not holds_runtime:
+            os.chmod(path, stat.S_IMODE(mode) & ~0o007)
+            changed.append((path, stat.S_IMODE(mode)))
+    try:
+        yield
+    finally:
+        for path, mode in changed:
+            os.chmod(path, mode)
 
 
 def _raise_interrupt(signum, frame):
@@ -159,14 +250,19 @@ def required_failures(result: dict) -> list[tuple[str, str]]:
 
 
 def _main(argv: list[str]) -> int:
-    """A grader process: grade one submission, print its JSON record as the last line."""
+    """A grader process: grade one submission, write its JSON record on the record pipe."""
     signal.signal(signal.SIGTERM, _exit_on_signal)
     signal.signal(signal.SIGINT, _exit_on_signal)
-    path, spec_path, seed, examples, timeout, memory_mb = argv
-    specs = load_assignment(Path(spec_path))
-    record = grade_submission(Path(path), specs, seed=int(seed), examples=int(examples), timeout=float(timeout),
-                              memory_mb=int(memory_mb))
-    print(json.dumps(record))
+    path, spec_path, seed, examples, timeout, memory_mb, level, record_fd = argv
+    configure(iso.named(level))  # probed by the main process already
+    specs = load_assignment(Path(spec_path))  # the spec and its reference, before any submission code runs
+    try:
+        record = grade_submission(Path(path), specs, seed=int(seed), examples=int(examples), timeout=float(timeout),
+                                  memory_mb=int(memory_mb))
+    except SandboxError as exc:  # e.g. too large to copy: nothing of it ran
+        record = _failed_record(Path(path), specs, exc.status, str(exc))
+    with os.fdopen(int(record_fd), "w", encoding="utf-8") as out:
+        out.write(json.dumps(record))
     return 0
 
 

@@ -109,7 +109,7 @@ def declared_check(gspec: GradeSpec, forward: Callable[..., Any],
     args = {key: gspec.check_args.get(key) for key in CHECK_ARGS if key != "outputs"}
     args["unroll_order"] = args["unroll_order"] or "C"
     if gspec.kind == "returns_grad":
-        return ReturnsGrad(forward, **args)  # type: ignore[no-untyped-call]
+        return ReturnsGrad(forward, **args)
     if backward is None:
         raise GradcheckError(f"gc.spec({gspec.name!r}) checks a backward function: name {gspec.backward}")
     return BackwardOf(forward, backward, outputs=gspec.check_args.get("outputs", 1), **args)

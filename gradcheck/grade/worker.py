@@ -1,9 +1,10 @@
 """The untrusted side: runs one submission's functions on the arrays it is sent.
 
 Started by the grader as ``python -I -m gradcheck.grade.worker IN_FD OUT_FD`` in a
-copy of the submission, with resource limits.  It imports the modules that define
-the names it is asked for, then answers calls: forward outputs, gradients, losses,
-as plain arrays.  It never judges anything: whatever it says, the grader computes
+private copy of the submission, with resource limits, under the isolation of
+:mod:`gradcheck.grade.isolation` (its own uid and namespaces where possible).  It
+imports the modules that define the names it is asked for, then answers calls:
+forward outputs, gradients, losses, as plain arrays.  It never judges anything: whatever it says, the grader computes
 the verdict from the numbers.  Output the student code prints goes to the captured
 stdout/stderr, never into the message channel.
 """
@@ -31,6 +32,10 @@ MESSAGE_LIMIT = 800
 
 def main(argv: list[str]) -> int:
     in_fd, out_fd = int(argv[0]), int(argv[1])
+    # Nothing inherited beyond the two message pipes and stdio reaches the student's code.
+    for low, high in ((3, min(in_fd, out_fd)), (min(in_fd, out_fd) + 1, max(in_fd, out_fd)), (max(in_fd, out_fd) + 1, 1024)):
+        os.closerange(low, high)
+    os.umask(0o077)
     # The functions used to answer are bound now, before any student code runs.
     receive, send = wire.receive, wire.send
     namespace: dict[str, Any] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ from .options import OPTIONS
 
 __all__ = ["ImplementationModule", "CheckItem", "UndeclaredItem", "ImportErrorItem", "is_test_file", "MARK_KEYS"]
 
-MARK_KEYS = ("examples", "seed", "timeout", "nasty", "mode")
+MARK_KEYS = ("examples", "seed", "timeout", "nasty", "mode", "rtol", "atol", "eps", "strict")
 
 
 def is_test_file(path: Path, config: pytest.Config) -> bool:
@@ -26,7 +27,7 @@ def is_test_file(path: Path, config: pytest.Config) -> bool:
 class ImplementationModule(pytest.File):
     """A user's ``layers.py``: its declared checks, spec'd pairs, and undeclared ones."""
 
-    def collect(self):
+    def collect(self) -> Iterator[pytest.Item]:
         from ..declare.infer import Inferred
         from ..userfiles import ImportFailed, import_file
         from .collect import declared_checks, inferred_checks
@@ -52,7 +53,7 @@ class ImplementationModule(pytest.File):
             else:
                 yield UndeclaredItem.from_parent(self, name=found.name, convention=found)
 
-    def _from_spec(self, module, name: str, spec: Any) -> pytest.Item:
+    def _from_spec(self, module: Any, name: str, spec: Any) -> pytest.Item:
         from ..errors import SpecError
         from .collect import check_from_spec
 
@@ -75,7 +76,7 @@ class ImplementationModule(pytest.File):
         return specs
 
 
-_SPEC_FILE = pytest.StashKey[dict]()
+_SPEC_FILE = pytest.StashKey[dict[str, Any]]()
 
 
 def _spec_file(config: pytest.Config) -> dict[str, Any]:
@@ -109,7 +110,7 @@ def _load_spec_file(path: Path | None) -> dict[str, Any]:
 class CheckFailed(Exception):
     """A check ran and found something wrong; carries the Report."""
 
-    def __init__(self, report):
+    def __init__(self, report: Any) -> None:
         super().__init__(report.name)
         self.report = report
 
@@ -139,6 +140,10 @@ class CheckItem(pytest.Item):
             timeout=tuned.get("timeout", options.timeout),
             nasty=bool(tuned.get("nasty", options.nasty)),
             mode=tuned.get("mode", options.mode),
+            rtol=tuned.get("rtol"),
+            atol=tuned.get("atol"),
+            eps=tuned.get("eps"),
+            strict=bool(tuned.get("strict", options.strict)),
         )
         inferred = getattr(self.check, "inferred", None)
         if inferred:  # undecorated code: say the check was inferred, and from what
@@ -160,7 +165,7 @@ class CheckItem(pytest.Item):
             )
         return dict(mark.kwargs)
 
-    def repr_failure(self, excinfo, style=None):
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         from ..errors import GradcheckError
 
         if isinstance(excinfo.value, CheckFailed):
@@ -169,7 +174,7 @@ class CheckItem(pytest.Item):
             return f"{self.name}: {excinfo.value}"
         return super().repr_failure(excinfo, style=style)
 
-    def _failure_text(self, report) -> str:
+    def _failure_text(self, report: Any) -> str:
         from ..report.render import render
 
         lines = render(report)
@@ -180,7 +185,7 @@ class CheckItem(pytest.Item):
             lines.append(f"  rerun: pytest '{self.nodeid}' --gradcheck-seed {report.seed}")
         return "\n".join(lines)
 
-    def reportinfo(self):
+    def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.path, _first_line(self.obj), f"gradcheck: {self.name}"
 
 
@@ -194,7 +199,7 @@ class UndeclaredItem(pytest.Item):
     def runtest(self) -> None:
         pytest.skip(self.convention.message)
 
-    def reportinfo(self):
+    def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.path, max(self.convention.line - 1, 0), f"gradcheck: {self.name} (not declared)"
 
 
@@ -209,12 +214,12 @@ class ImportErrorItem(pytest.Item):
     def runtest(self) -> None:
         raise _ImportProblem(self.message)
 
-    def repr_failure(self, excinfo, style=None):
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, _ImportProblem):
             return self.message
         return super().repr_failure(excinfo, style=style)
 
-    def reportinfo(self):
+    def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.path, 0, f"gradcheck: {self.path.name}" if self.kind == "import-error" else f"gradcheck: {self.name}"
 
 
@@ -222,7 +227,7 @@ class _ImportProblem(Exception):
     pass
 
 
-def _marks_of(obj: Any) -> list:
+def _marks_of(obj: Any) -> list[Any]:
     marks = getattr(obj, "pytestmark", [])
     marks = marks if isinstance(marks, list) else [marks]
     return [getattr(m, "mark", m) for m in marks if isinstance(getattr(m, "mark", m), pytest.Mark)]

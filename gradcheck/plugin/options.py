@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,8 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--gradcheck-mode", dest="gradcheck_mode", choices=("auto", "probe", "full"), default=None,
                     help="auto: probes, then every entry of small reported examples and bisection on large ones; "
                          "probe: probes and bisection only; full: every entry of the reported example")
+    group.addoption("--gradcheck-strict", dest="gradcheck_strict", action="store_const", const="true",
+                    help="fail on any difference beyond the numeric error, even below the practical floor")
     group.addoption("--gradcheck-grade", dest="gradcheck_grade", metavar="SPEC",
                     help="grade the submissions in --gradcheck-submissions against this assignment spec")
     group.addoption("--gradcheck-submissions", dest="gradcheck_submissions", metavar="DIR",
@@ -56,6 +59,7 @@ def add_options(parser: pytest.Parser) -> None:
         ("gradcheck_ci", "true: fixed seed, no example database"),
         ("gradcheck_nasty", "true: draw values on kinks and ties too"),
         ("gradcheck_mode", "auto, probe or full"),
+        ("gradcheck_strict", "true: no practical floor for tiny differences"),
     ]:
         parser.addini(key, text, default=None)
 
@@ -75,6 +79,7 @@ class Options:
     ci: bool = False
     nasty: bool = False
     mode: str = "auto"
+    strict: bool = False
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Options:
@@ -107,10 +112,11 @@ class Options:
             ci=ci,
             nasty=_parse(value("gradcheck_nasty"), "gradcheck_nasty", _boolean) or False,
             mode=_parse(value("gradcheck_mode"), "gradcheck_mode", _mode) or "auto",
+            strict=_parse(value("gradcheck_strict"), "gradcheck_strict", _boolean) or False,
         )
 
 
-def _parse(text: Any, name: str, convert) -> Any:
+def _parse(text: Any, name: str, convert: Callable[[Any], Any]) -> Any:
     if text is None or text == "":
         return None
     try:

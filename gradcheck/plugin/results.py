@@ -35,8 +35,8 @@ class Results:
     def __init__(self, config: pytest.Config, options: Options):
         self.config = config
         self.options = options
-        self.records: dict[str, dict] = {}
-        self.undeclared: dict[str, dict] = {}
+        self.records: dict[str, dict[str, Any]] = {}
+        self.undeclared: dict[str, dict[str, Any]] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         record = getattr(report, "gradcheck", None)
@@ -57,7 +57,7 @@ class Results:
             if isinstance(item, UndeclaredItem):
                 self.undeclared.setdefault(item.nodeid, undeclared_record(item))
 
-    def pytest_terminal_summary(self, terminalreporter) -> None:
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if not self.records and not self.undeclared:
             return
         tr = terminalreporter
@@ -104,12 +104,15 @@ def _write(path: Path, text: str) -> None:
     os.replace(partial, path)
 
 
-def _what_failed(record: dict) -> str:
-    wrong = [name for name, p in record["params"].items() if not p["ok"]]
-    kinds = sorted({f["kind"] for f in record.get("findings", []) if Kind(f["kind"]).summarized})
-    parts = []
-    if wrong:
-        parts.append("wrong " + ", ".join(wrong))
+def _what_failed(record: dict[str, Any]) -> str:
+    # Each failed parameter under its own verdict, as the table says it ("not-implemented W",
+    # not "wrong W; not-implemented"); then the kinds of finding that no parameter's verdict names.
+    by_status: dict[str, list[str]] = {}
+    for name, p in record["params"].items():
+        if not p["ok"]:
+            by_status.setdefault(p.get("status") or "wrong", []).append(name)
+    kinds = sorted({f["kind"] for f in record.get("findings", []) if Kind(f["kind"]).summarized} - set(by_status))
+    parts = [f"{status} {', '.join(names)}" for status, names in by_status.items()]
     parts += kinds
     dims = ", ".join(f"{k}={v}" for k, v in record["config"].items())
     return "; ".join(parts or ["failed"]) + (f" (at {dims})" if dims else "")

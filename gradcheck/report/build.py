@@ -17,7 +17,7 @@ from ..declare.dims import Dims
 from ..engine.bisect import Located
 from ..engine.example import Measured, Outcome
 from ..engine.search import Search
-from ..engine.verdict import KINK, WRONG, EntryResult, ProbeResult
+from ..engine.verdict import KINK, PRACTICAL_RTOL, TINY, WRONG, EntryResult, ProbeResult, current_tolerance
 from ..findings import Finding, Kind
 from . import hints
 from .error_map import error_map
@@ -51,7 +51,8 @@ def build_report(name: str, state: Search, shown: Outcome | None, params: Mappin
         report.errors.append(err.message)
         report.findings.append(Finding(err.kind, err.message, list(err.params), dict(shown.dims)))
     for outcome, finding in state.findings.values():
-        report.findings.append(Finding(finding.kind, finding.message, list(finding.params), dict(outcome.dims)))
+        report.findings.append(Finding(finding.kind, finding.message, list(finding.params), dict(outcome.dims),
+                                       site=finding.site))
     for p in report.params.values():
         report.findings += _param_findings(p, report.findings, dict(shown.dims))
     report.ok = all(p.ok for p in report.params.values()) and not any(f.kind.blocks_verdict
@@ -68,6 +69,8 @@ def _param_findings(p: ParamReport, found: list[Finding], config: dict[str, int]
         what = "the analytic gradient is all zeros; " if p.status == "not-implemented" else ""
         kind = Kind.MISMATCH if p.status == "wrong" else Kind(p.status)
         out.append(Finding(kind, f"{p.name}: {what}{p.n_wrong} of {p.n_checked} entries wrong", [p.name], config))
+    if p.n_tiny and p.ok:
+        out.append(Finding(Kind.TINY, tiny_message(p), [p.name], config))
     kinks = p.n_excluded - p.n_clipped
     if kinks:
         out.append(Finding(Kind.KINK_EXCLUDED, f"{p.name}: {kinks} entries at non-differentiable points excluded",
@@ -76,6 +79,19 @@ def _param_findings(p: ParamReport, found: list[Finding], config: dict[str, int]
         out.append(Finding(Kind.CLIPPED_EXCLUDED, f"{p.name}: {p.n_clipped} entries at the clip bound excluded",
                            [p.name], config))
     return out
+
+
+def tiny_message(p: ParamReport) -> str:
+    """The note for a difference that is certainly there but too small to call a bug."""
+    given = current_tolerance()
+    where = (f"{p.n_tiny} of {p.n_checked} entries" if p.method == "entries" else "along a random direction")
+    if given.custom:
+        floor = f"within rtol={given.rtol or 0.0:g}, atol={given.atol or 0.0:g}"
+    else:
+        floor = f"below the practical floor of {PRACTICAL_RTOL:g} relative"
+    return (f"{p.name}: backward differs from the derivative of forward by {p.tiny_rel_error:.1e} relative "
+            f"({where}), more than the numeric error but {floor}: a stabilizing constant such as `+1e-7` "
+            f"inside a log or a square root? Pass strict=True (or a smaller rtol=/atol=) to fail on it")
 
 
 # ------------------------------------------------------------ per parameter
@@ -120,6 +136,8 @@ def _from_probe(report: ParamReport, result: ProbeResult, found: Located | None)
     report.method = "probe"
     report.n_checked = int(np.prod(report.shape))
     report.max_abs_error, report.max_rel_error = result.error, result.rel_error
+    if result.status == TINY:
+        report.n_tiny, report.tiny_rel_error = 1, result.rel_error
     if found is None:
         return
     wrong = sorted(found.wrong, key=lambda i: -abs(found.entries[i][0] - found.entries[i][1]))
@@ -155,6 +173,8 @@ def _fill(report: ParamReport, entries: EntryResult, probe: str | None, dims: Di
     report.n_clipped = int(entries.clipped.sum())
     report.max_abs_error = float(np.max(abs_err[counted], initial=0.0))
     report.max_rel_error = float(np.max(rel_err[counted], initial=0.0))
+    report.n_tiny = int(entries.tiny.sum())
+    report.tiny_rel_error = float(np.max(rel_err[entries.tiny], initial=0.0))
     order = np.argsort(-np.where(entries.wrong, abs_err, -1.0), kind="stable")[: min(KEPT_ENTRIES, report.n_wrong)]
     report.worst = [
         (tuple(int(i) for i in np.unravel_index(entries.checked[k], shape)), float(entries.analytic[k]),

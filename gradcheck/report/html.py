@@ -17,6 +17,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ..findings import Kind
+
 __all__ = ["STYLE", "heatmap", "page", "render_checks_page", "render_class_page", "render_fragment", "render_report"]
 
 Record = Mapping[str, Any]
@@ -519,10 +521,17 @@ def _check_cell(name: str, record: Record | None) -> str:
     if record.get("ok"):
         return f"{_e(name)}: {_badge('ok', 'ok')}"
     wrong = [p for p, v in (record.get("params") or {}).items() if v.get("status") == "wrong"]
-    kinds = [f.get("kind") for f in record.get("findings") or []
-             if f.get("kind") not in ("mismatch", "kink-excluded", "clipped-excluded", "precision")]
+    kinds = [f.get("kind") for f in record.get("findings") or [] if _summarized(f.get("kind"))]
     text = ("WRONG " + ",".join(wrong)) if wrong else (kinds[0] if kinds else "failed")
     return f"{_e(name)}: {_badge(str(text), 'bad')}"
+
+
+def _summarized(kind: Any) -> bool:
+    """A kind named beside the verdict: not a mismatch (the parameters say it), not a note."""
+    try:
+        return Kind(kind).summarized
+    except ValueError:  # a record from another version: show what it says
+        return True
 
 
 def _points(value: Any) -> str:

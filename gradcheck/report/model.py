@@ -40,6 +40,8 @@ class ParamReport:
     n_wrong_estimated: bool = False  # bisection stopped early: at least n_wrong entries are wrong
     #: Relative error per entry of a wrong parameter, for heatmaps (see :mod:`gradcheck.report.error_map`).
     error_map: dict[str, Any] | None = None
+    n_tiny: int = 0  # entries (or probes) that differ for certain, but below the practical floor
+    tiny_rel_error: float = 0.0  # the largest of those differences, relative
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +60,8 @@ class ParamReport:
             "method": self.method,
             "n_wrong_estimated": self.n_wrong_estimated,
             "error_map": self.error_map,
+            "n_tiny": self.n_tiny,
+            "tiny_rel_error": _json_float(self.tiny_rel_error),
         }
 
 
@@ -75,6 +79,7 @@ class Report:
     seed: int | None = None
     forward_passes: int = 0
     reproduce: str = ""
+    largest: dict[str, int] = field(default_factory=dict)  # the largest configuration checked
 
     def __bool__(self) -> bool:  # ``if report:`` reads as ``if report.ok``
         return self.ok
@@ -93,6 +98,7 @@ class Report:
             "name": self.name,
             "ok": self.ok,
             "config": dict(self.config),
+            "largest": dict(self.largest),
             "examples": self.examples,
             "seed": self.seed,
             "errors": list(self.errors),
@@ -101,7 +107,7 @@ class Report:
             "reproduce": self.reproduce,
         }
 
-    def to_json(self, **kwargs) -> str:
+    def to_json(self, **kwargs: Any) -> str:
         return json.dumps(self.to_dict(), **kwargs)
 
     def __str__(self) -> str:

@@ -33,7 +33,11 @@ def render(report: Report, *, verbose: bool = False) -> list[str]:
 def headline(report: Report) -> str:
     dims = ", ".join(f"{k}={v}" for k, v in report.config.items()) or "(no dims)"
     if report.ok:
-        return f"{report.name}: ok ({report.examples} examples, last at {dims})"
+        if report.examples <= 1 or not report.largest or report.largest == report.config:
+            where = f"at {dims}" if report.examples <= 1 else f"largest and worst at {dims}"
+            return f"{report.name}: ok ({report.examples} example{'s' * (report.examples != 1)}, {where})"
+        largest = ", ".join(f"{k}={v}" for k, v in report.largest.items())
+        return f"{report.name}: ok ({report.examples} examples, largest at {largest}; worst error at {dims}, shown)"
     if report.examples == 1:
         return f"{report.name}: FAILED at {dims}"
     return f"{report.name}: FAILED at {dims} (smallest failing of {report.examples} examples)"
