@@ -288,3 +288,24 @@ def test_small_examples_spend_passes_not_time(monkeypatch):
     slow = gc.check_at(counting_affine()[0], dims).to_dict()
     assert slow == quick
     assert all(p["method"] == "entries" for p in slow["params"].values())
+
+
+def test_one_far_off_entry_diluted_below_the_practical_floor_is_still_found():
+    """Along a probe, one wrong entry among 10^4 differs by less than the practical floor
+    relative to the whole directional derivative; the floor is for entries, so it is bisected."""
+    D = M = 100
+
+    def affine_forward(x, w, b):
+        return x @ w + b, (x, w)
+
+    @gc.backward_of(affine_forward, shapes={"x": "N,D", "w": "D,M", "b": "M"})
+    def affine_backward(dout, cache):
+        x, w = cache
+        dw = x.T @ dout
+        dw.flat[4321] += 4e-3
+        return dout @ w.T, dw, dout.sum(axis=0)
+
+    for mode in ("probe", "auto"):
+        report = gc.check_at(affine_backward, {"N": 8, "D": D, "M": M}, mode=mode)
+        assert report.wrong_params() == ["w"], (mode, report)
+        assert report.params["w"].worst[0][0] == np.unravel_index(4321, (D, M))

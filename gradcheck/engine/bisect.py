@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .finite_diff import CountingLoss, Line
-from .verdict import KINK, OK, WRONG, ProbeResult, judge_line
+from .verdict import KINK, OK, TINY, WRONG, ProbeResult, judge_line
 
 __all__ = ["Located", "locate", "MAX_LEAVES"]
 
@@ -100,5 +100,5 @@ def _judge(loss: CountingLoss, param: np.ndarray, g: np.ndarray, i: int, error: 
     index = tuple(int(k) for k in np.unravel_index(i, param.shape))
     line = Line(loss, param, h, f0=f0, index=index)
     verdict = judge_line(line, float(g[i]), eps=eps, scale=scale, allow_kink=True)
-    status = verdict.status if verdict.status in (OK, WRONG, KINK) else KINK
+    status = verdict.status if verdict.status in (OK, WRONG, KINK, TINY) else KINK
     return float(g[i]), float(verdict.numeric), status
