@@ -32,6 +32,7 @@ from typing import Any
 
 from ..errors import SpecError
 from . import isolation as iso
+from . import notebooks
 from .assignment import load_assignment
 from .sandbox import SandboxError, configure, kill_all, remove_homes_of
 from .session import grade_submission, student_id, unrun_record
@@ -45,13 +46,13 @@ RECORD_LIMIT = 64 * 1024 * 1024
 
 
 def find_submissions(folder: Path) -> list[Path]:
-    """One sub-folder or one ``.py`` file per student, sorted by name."""
+    """One sub-folder, ``.py`` file or ``.ipynb`` notebook per student, sorted by name."""
     if not folder.is_dir():
         raise SpecError(f"no such submissions folder: {folder}")
     found = [p for p in sorted(folder.iterdir())
-             if not p.name.startswith((".", "_")) and (p.is_dir() or p.suffix == ".py")]
+             if not p.name.startswith((".", "_")) and (p.is_dir() or p.suffix in (".py", ".ipynb"))]
     if not found:
-        raise SpecError(f"{folder} has no submissions (expected one sub-folder or .py file per student)")
+        raise SpecError(f"{folder} has no submissions (expected one sub-folder, .py file or .ipynb notebook per student)")
     return found
 
 
@@ -166,6 +167,7 @@ def grade_folder(
     submissions = find_submissions(folder)
     if select is not None:  # one shard of the class (--shard K/N, see merge.py)
         submissions = select(submissions)
+    notebooks.check_reader(submissions)  # the instructor's install, not the students' fault
     results: dict[str, dict] = {}
     started = time.monotonic()
     graders = _Graders(level)

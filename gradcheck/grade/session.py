@@ -13,6 +13,7 @@ from ..checking import check as run_check
 from ..errors import GradcheckError
 from ..findings import Kind, UserError
 from ..report.model import Report
+from . import notebooks
 from .assignment import GradeSpec
 from .proxy import remote_check
 from .reproduce import reproduce_command
@@ -43,6 +44,7 @@ def grade_submission(path: Path, specs: list[GradeSpec], *, seed: int, examples:
     }
     sandbox = Sandbox(path, deadline=started + timeout, memory_mb=memory_mb, cpu_seconds=timeout + 1)
     pending = list(specs)
+    notes: list[str] = []
     try:
         names = sorted({n for s in specs for n in s.student_names()})
         try:
@@ -52,10 +54,12 @@ def grade_submission(path: Path, specs: list[GradeSpec], *, seed: int, examples:
                                  "(a training loop or input() at the top level of a module?)") from None
         found, import_errors = loaded.get("found") or {}, loaded.get("errors") or {}
         skipped = loaded.get("skipped") or {}
+        notes = loaded.get("notes") or []
         while pending:
             gspec = pending[0]
             record["checks"].append(_grade_one(sandbox, gspec, found, import_errors, skipped, seed, examples,
                                                deadline=started + timeout))
+            notebooks.annotate(record["checks"][-1], gspec.student_names(), found)
             pending.pop(0)
     except SandboxError as exc:
         for gspec in pending:
@@ -63,7 +67,9 @@ def grade_submission(path: Path, specs: list[GradeSpec], *, seed: int, examples:
         record["status"] = exc.status
     finally:
         sandbox.close()  # first: the worker has exited (flushing its prints) and its pipes are drained
-        record["output"] = sandbox.output()
+        record["output"] = "\n".join(filter(None, [notebooks.notes_output(notes), sandbox.output()]))
+        if notes:
+            record["notes"] = notebooks.clean_notes(notes)
     record["score"] = round(sum(c["score"] for c in record["checks"]), 6)
     if record["status"] == "ok":
         record["status"] = _status(record["checks"])

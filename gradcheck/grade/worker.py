@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from gradcheck.declare.calls import describe_exception
-from gradcheck.grade import wire
+from gradcheck.grade import notebooks, wire
 
 SKIP_FILES = {"conftest.py", "setup.py"}
 #: Characters of an error message kept.
@@ -128,7 +128,9 @@ def _load(names: list[str], namespace: dict) -> dict:
             if callable(obj):
                 namespace[name] = obj
                 found[name] = {"module": path.name, "params": _params(obj)}
-    return {"found": found, "errors": errors, "skipped": _skipped(here, names, found)}
+    # Notebooks (.ipynb) are converted and run here, inside the sandbox: their JSON is the student's.
+    notes = notebooks.load_into(here, names, namespace, found, errors, _params)
+    return {"found": found, "errors": errors, "skipped": _skipped(here, names, found), "notes": notes}
 
 
 def _candidates(folder: Path) -> list[Path]:
