@@ -7,6 +7,7 @@
 - ``gradcheck suggest layers.py [--write]``: print the declarations inferred from
   docstrings and annotations (``--write`` inserts them into the file).
 - ``gradcheck grade --spec SPEC SUBMISSIONS/``: grade a folder of student submissions.
+- ``gradcheck autograder SPEC --solution SOLUTION -o autograder.zip``: a Gradescope autograder.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ examples:
   gradcheck check layers.py                      every check of a file, declared or inferred
   gradcheck suggest layers.py --write            the decorators inferred from docstrings, written in
   gradcheck grade --spec spec.py submissions/    a class, each submission sandboxed
+  gradcheck autograder spec.py --solution sol/   a Gradescope autograder.zip
   pytest --gradcheck layers.py                   the same checks as pytest items
 """
 
@@ -85,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     suggest.add_argument("file", type=Path, help="a .py file of undecorated layers")
     suggest.add_argument("--write", action="store_true", help="insert the inferred decorators into the file")
     _add_grade_parser(sub)
+    _add_autograder_parser(sub)
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":
@@ -97,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _spec_check(args)
         if args.command == "merge":
             return _merge(args)
+        if args.command == "autograder":
+            return _autograder(args)
         return _check(args)
     except GradcheckError as err:
         print(f"gradcheck: {err}", file=sys.stderr)
@@ -160,6 +165,33 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gradescope", type=Path, help="write Gradescope's results.json (one submission)")
     parser.add_argument("--html", type=Path, help="write a class dashboard: score histogram, pass rates, "
                                                   "common mistakes, every student's reports")
+
+
+def _add_autograder_parser(sub) -> None:
+    build = sub.add_parser("autograder", help="build a Gradescope autograder zip for an assignment spec")
+    build.add_argument("spec", type=Path, help="the assignment: a file with CHECKS = [gc.spec(...)]")
+    build.add_argument("--solution", type=Path, required=True,
+                       help="your solution (folder, .py or .ipynb): graded first, it must earn full marks")
+    build.add_argument("-o", "--output", type=Path, default=Path("autograder.zip"),
+                       help="the zip to write (default autograder.zip)")
+    build.add_argument("--include", type=Path, nargs="*", default=[], metavar="FILE",
+                       help="more files the spec imports (the .py files beside it are included already)")
+    build.add_argument("--timeout", type=float, default=60.0, help="seconds per submission (default 60)")
+    build.add_argument("--memory", type=_positive_int, default=2048, help="MB of memory per submission (default 2048)")
+    build.add_argument("--examples", type=_positive_int, default=50, help="examples per check (default 50)")
+    build.add_argument("--seed", type=int, default=0, help="seed of every check (default 0)")
+
+
+def _autograder(args) -> int:
+    from .grade.autograder import AutograderSettings, build_autograder
+
+    if args.timeout <= 0:
+        raise GradcheckError(f"--timeout must be a positive number of seconds, got {args.timeout}")
+    settings = AutograderSettings(timeout=args.timeout, memory_mb=args.memory, examples=args.examples, seed=args.seed)
+    record = build_autograder(args.spec, args.solution, args.output, settings, include=args.include)
+    print(f"the solution earns {record['score']:g}/{record['max_score']:g}; wrote {args.output} "
+          "(upload it as the assignment's autograder on Gradescope)")
+    return 0
 
 
 def _grade(args) -> int:
