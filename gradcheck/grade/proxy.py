@@ -24,6 +24,10 @@ __all__ = ["remote_check"]
 
 def remote_check(sandbox: Sandbox, gspec: GradeSpec, params: dict[str, list[str]]) -> BackwardOf | ReturnsGrad:
     """The check for one spec; ``params`` maps each student function to its parameter names."""
+    if gspec.kind in ("layer", "model"):
+        from .objects_proxy import remote_object_check
+
+        return remote_object_check(sandbox, gspec)  # type: ignore[return-value]
     args: dict[str, Any] = {key: gspec.check_args.get(key) for key in CHECK_ARGS if key != "outputs"}
     args["unroll_order"] = args["unroll_order"] or "C"
     if gspec.kind == "backward_of":
@@ -56,6 +60,10 @@ def _ask(sandbox: Sandbox, request: dict) -> dict:
         message = error.get("message") if isinstance(error, dict) else str(error)
         raise UserError(kind if kind in ("error", "not-implemented", "memory") else "error", str(message))
     return reply
+
+
+#: The worker conversation, for the class-layer and model checks too.
+ask = _ask
 
 
 def _arrays(values: Any, what: str) -> list[np.ndarray]:

@@ -16,7 +16,7 @@ from ..report.model import Report
 from . import notebooks
 from .assignment import GradeSpec
 from .proxy import remote_check
-from .reproduce import reproduce_command
+from .reproduce import reproduce_command, target_of
 from .safetext import path_id
 from .sandbox import Sandbox, SandboxError, SandboxTimeout
 
@@ -104,7 +104,7 @@ def _grade_one(sandbox: Sandbox, gspec: GradeSpec, found: dict, import_errors: d
     spec_mistakes = [f.message for f in report.findings if f.kind is Kind.SPEC_ERROR]
     if spec_mistakes:  # the run exits 2: these results are not to be used
         return unrun_record(gspec, "spec-error", spec_mistakes[0])
-    out = _record(gspec, report, _file_name(found[gspec.backward or gspec.fn or ""].get("module")))
+    out = _record(gspec, report, _file_name(found.get(target_of(gspec), {}).get("module")))
     if report.ok and gspec.reference is not None:
         try:
             mismatch = _compare_with_reference(check, gspec, report)
@@ -141,7 +141,7 @@ def check_status(check: dict[str, Any]) -> str:
 
 def _gradebook_fields(gspec: GradeSpec) -> dict[str, Any]:
     """What every check record has, run or not: the spec's name, its points, the student function checked."""
-    return {"id": gspec.name, "name": gspec.name, "function": gspec.backward or gspec.fn,
+    return {"id": gspec.name, "name": gspec.name, "function": target_of(gspec),
             "points": gspec.points, "max_score": gspec.points, "required": gspec.required}
 
 

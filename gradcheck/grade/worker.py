@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from gradcheck.declare.calls import describe_exception
-from gradcheck.grade import notebooks, wire
+from gradcheck.grade import notebooks, objects_worker, wire
 
 SKIP_FILES = {"conftest.py", "setup.py"}
 #: Characters of an error message kept.
@@ -80,6 +80,8 @@ def _reply(request: dict, namespace: dict) -> dict:
         _, cache = _split_forward(result, request["outputs"], request["forward"])
         returned = namespace[request["backward"]](*request["upstream"], cache)
         return {"grads": _plain(returned, f"what {request['backward']} returned")}
+    if op in objects_worker.OPS:  # class layers and models: the student's object stays here
+        return objects_worker.answer(request, namespace, _plain)
     if op == "loss_and_grad":
         name = request["fn"]
         result = _call(namespace, name, request["args"])
