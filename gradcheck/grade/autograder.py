@@ -68,6 +68,7 @@ if ! python3 -m pip --version >/dev/null 2>&1; then
 fi
 # Newer Ubuntu images mark the system Python as managed (PEP 668); this image is ours.
 export PIP_BREAK_SYSTEM_PACKAGES=1
+# System-wide, not under /root: the submissions run under another uid and must import it.
 python3 -m pip install -q "./gradcheck-src[grade]"
 python3 -m gradcheck --version
 """
@@ -80,6 +81,9 @@ ROOT="${{{root_env}:-/autograder}}"
 RESULTS="$ROOT/results/results.json"
 SUBMISSIONS="$(mktemp -d)"
 mkdir -p "$ROOT/results" "$SUBMISSIONS/{student}"
+# The spec, its reference and the results are the grader's: a submission running under
+# another uid must not read them (gradcheck itself is installed system-wide by setup.sh).
+chmod -R go-rwx "$ROOT/source" "$ROOT/results"
 cp -R "$ROOT/submission/." "$SUBMISSIONS/{student}/"
 cd "$ROOT/source"
 rm -f "$RESULTS"
