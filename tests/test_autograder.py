@@ -104,6 +104,8 @@ def test_run_autograder_writes_gradescope_results(built, tmp_path):
     assert "WRONG" in tests["affine"]["output"] and "b" in tests["affine"]["output"]
     assert tests["relu"] == {**tests["relu"], "status": "passed", "score": 1}
     assert results["score"] == pytest.approx(1 + 4 / 3)
+    source = tmp_path / "autograder" / "source" / "spec"
+    assert stat.S_IMODE(source.stat().st_mode) & 0o077 == 0, "the spec is kept from the submission's uid"
 
 
 def test_a_notebook_submission_through_the_autograder(built, tmp_path):
