@@ -83,7 +83,7 @@ def _run_in_fake_root(tmp_path: Path, zip_path: Path, files: dict[str, str]) -> 
 def test_the_zip_holds_what_gradescope_needs_and_never_the_solution(built):
     run, course = built
     assert run.returncode == 0, run.stderr
-    assert "the solution earns 3/3" in run.stdout
+    assert "gets full marks against spec.py" in run.stdout
     with zipfile.ZipFile(course / "autograder.zip") as archive:
         names = set(archive.namelist())
         modes = {i.filename: i.external_attr >> 16 for i in archive.infolist()}
@@ -157,5 +157,19 @@ def test_a_solution_short_of_full_marks_writes_no_zip(tmp_path):
     run = _cli("autograder", tmp_path / "spec.py", "--solution", tmp_path / "solution.py", "-o",
                tmp_path / "autograder.zip", "--timeout", "20", "--examples", "15")
     assert run.returncode == 2
-    assert "earns 2.33333/3" in run.stderr and "WRONG" in run.stderr
+    assert "no autograder written" in run.stderr and "gets 1.33/2 on affine: wrong" in run.stderr, run.stderr
     assert not (tmp_path / "autograder.zip").exists() and not list(tmp_path.glob("*.partial"))
+
+
+def test_a_notebook_solution_passes_the_gate(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    (tmp_path / "spec.py").write_text(SPEC)
+    (tmp_path / "reference.py").write_text(REFERENCE)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Solution"), nbformat.v4.new_code_cell(SOLUTION)]
+    (tmp_path / "solution.ipynb").write_text(nbformat.writes(nb))
+    run = _cli("autograder", tmp_path / "spec.py", "--solution", tmp_path / "solution.ipynb", "-o",
+               tmp_path / "autograder.zip", "--timeout", "20", "--examples", "15")
+    assert run.returncode == 0, run.stderr
+    with zipfile.ZipFile(tmp_path / "autograder.zip") as archive:
+        assert "spec/solution.ipynb" not in archive.namelist()

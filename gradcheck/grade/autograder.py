@@ -14,9 +14,9 @@ The zip holds what Gradescope asks for (its "autograder specifications"):
 - ``gradcheck-src/``: this gradcheck, so the image grades with the version the
   solution was checked with.
 
-Before writing the zip, the solution is graded against the spec with the same
-settings; if it does not earn full marks the zip is not written: a spec that fails
-the solution would fail every student.  ``GRADCHECK_AUTOGRADER_ROOT`` moves
+Before writing the zip, the spec and the solution go through the gate of ``gradcheck
+grade --solution`` with the same settings: a spec mistake, or a solution short of
+full marks, and the zip is not written (it would cost every student those marks).  ``GRADCHECK_AUTOGRADER_ROOT`` moves
 ``/autograder`` elsewhere (tests run the script in a temporary folder).
 """
 
@@ -26,12 +26,9 @@ import importlib
 import importlib.metadata
 import re
 import shlex
-import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..errors import GradcheckError
 
@@ -106,8 +103,8 @@ exit 0
 
 
 def build_autograder(spec: Path, solution: Path, out: Path, settings: AutograderSettings, *,
-                     include: list[Path] | None = None, check_solution: bool = True) -> dict[str, Any]:
-    """Write Gradescope's autograder zip to ``out``; return the solution's grading record.
+                     include: list[Path] | None = None, check_solution: bool = True) -> None:
+    """Write Gradescope's autograder zip to ``out``.
 
     Parameters
     ----------
@@ -123,7 +120,7 @@ def build_autograder(spec: Path, solution: Path, out: Path, settings: Autograder
     include : list of Path, optional
         More files the spec needs, put beside it.
     check_solution : bool
-        Grade the solution first and refuse to build unless it earns full marks.
+        Apply the gate first: refuse to build on a spec mistake or a solution short of full marks.
     """
     from .assignment import load_assignment
 
@@ -134,7 +131,8 @@ def build_autograder(spec: Path, solution: Path, out: Path, settings: Autograder
     if not re.fullmatch(r"[\w.-]+\.py", spec.name):
         raise GradcheckError(f"name the spec file with letters, digits, '_', '-' and '.' only, got {spec.name!r}")
     load_assignment(spec)  # a broken spec fails here, with its own message
-    record = _grade_solution(spec, solution, settings) if check_solution else {}
+    if check_solution:
+        _check_solution(spec, solution, settings)
     files = _spec_files(spec, solution, include or [])
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
@@ -150,29 +148,18 @@ def build_autograder(spec: Path, solution: Path, out: Path, settings: Autograder
         partial.replace(out)
     finally:
         partial.unlink(missing_ok=True)
-    return record
 
 
-def _grade_solution(spec: Path, solution: Path, settings: AutograderSettings) -> dict[str, Any]:
-    from .grader import grade_folder
+def _check_solution(spec: Path, solution: Path, settings: AutograderSettings) -> None:
+    """The gate ``gradcheck grade --solution`` applies: a sound spec, and full marks for the solution."""
+    from .assignment import load_assignment
+    from .gate import gate_problems
 
-    with tempfile.TemporaryDirectory(prefix="gradcheck-solution-") as tmp:
-        folder = Path(tmp) / "solution"
-        folder.mkdir()
-        target = folder / (solution.name if solution.is_file() else "solution")
-        if solution.is_dir():
-            shutil.copytree(solution, target, ignore=shutil.ignore_patterns("__pycache__", ".git"))
-        else:
-            shutil.copy2(solution, target)
-        result = grade_folder(spec, folder, jobs=1, seed=settings.seed, vary_seed=False, examples=settings.examples,
-                              timeout=settings.timeout, memory_mb=settings.memory_mb)
-    record: dict[str, Any] = result["submissions"][0]
-    if record["score"] < record["max_score"]:
-        failed = "\n".join(c["table"] for c in record["checks"] if not c["ok"])
-        raise GradcheckError(f"the solution {solution} earns {record['score']:g}/{record['max_score']:g} against "
-                             f"{spec.name}, so every student would lose those marks too; fix the spec or the "
-                             f"solution (no autograder written):\n{failed}")
-    return record
+    problems = gate_problems(load_assignment(spec), solution, seed=settings.seed, examples=settings.examples,
+                             timeout=settings.timeout, memory_mb=settings.memory_mb)
+    if problems:
+        raise GradcheckError(f"no autograder written: with {spec.name}, every student would lose these marks "
+                             "too; fix the spec or the solution:\n  " + "\n  ".join(problems))
 
 
 def _spec_files(spec: Path, solution: Path, include: list[Path]) -> list[Path]:
