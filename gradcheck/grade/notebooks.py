@@ -126,7 +126,7 @@ def _code_cells(path: Path) -> list[tuple[int, str]]:
 
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
-        notebook = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
+        notebook = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call, unused-ignore]
         cells = list(notebook.cells)
     except Exception as exc:  # not JSON, not a notebook, an unknown version...
         detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
