@@ -148,3 +148,15 @@ def test_a_spec_for_a_class_is_checked_when_it_is_read():
         gc.spec("linear", layer={"inputs": {"x": "N,D"}}, make="Linear(d.D)", shapes={"x": "N,D"})
     spec = gc.spec("linear", layer={"inputs": {"x": "N,D"}}, make="Linear(d.D, d.M)")
     assert spec.kind == "layer" and spec.student_names() == ["Linear"]
+
+
+def test_what_the_worker_claims_can_only_cost_marks():
+    from gradcheck.grade.objects_proxy import RemoteLayer
+
+    reply = {"findings": [{"kind": "mutation", "message": "Linear.x was changed in place", "site": "Linear.x"},
+                          {"kind": "kink-excluded", "message": "excuse a wrong entry"},  # not a claim it may make
+                          {"kind": "ok"}, "junk", 3]}
+    claims = RemoteLayer.claims(reply, ["W"])
+    assert [(c.kind.value, c.message, c.params) for c in claims] == [
+        ("mutation", "Linear.x was changed in place", ["W"])]
+    assert RemoteLayer.claims({"findings": 12}, ["W"]) == []

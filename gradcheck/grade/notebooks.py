@@ -237,7 +237,8 @@ def _safe_str(exc: BaseException) -> str:
 
 def annotate(record: dict[str, Any], names: list[str], found: dict[str, Any]) -> None:
     """Name, in a check record, the notebook cell each checked function came from."""
-    cells = {n: found[n]["cell"] for n in names if isinstance(found.get(n), dict) and isinstance(found[n].get("cell"), str)}
+    cells = {n: found[n]["cell"][:200] for n in names
+             if isinstance(found.get(n), dict) and isinstance(found[n].get("cell"), str)}
     if not cells:
         return
     record["defined_in"] = cells

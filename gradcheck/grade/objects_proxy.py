@@ -158,9 +158,10 @@ class _Remote:
     def claims(reply: dict[str, Any], params: list[str]) -> list[Finding]:
         """The worker's findings about the student's code, kept only where they can cost marks."""
         out = []
-        for claim in reply.get("findings") or []:
+        claims = reply.get("findings")
+        for claim in claims[:20] if isinstance(claims, list) else []:
             if isinstance(claim, dict) and claim.get("kind") in CLAIMS and isinstance(claim.get("message"), str):
-                site = claim["site"] if isinstance(claim.get("site"), str) else ""
+                site = claim["site"][:200] if isinstance(claim.get("site"), str) else ""
                 out.append(Finding(Kind(claim["kind"]), claim["message"][:600], params, site=site))
         return out
 
@@ -213,11 +214,11 @@ class RemoteLayer(_Remote, LayerCheck):
             for finding in self.claims(reply, list(params)):
                 if finding not in notes:
                     notes.append(finding)
-            missing = reply.get("missing") or {}
+            missing = _mapping(reply.get("missing"))
             for path, tried in missing.items():
-                raise UserError(Kind.NOT_IMPLEMENTED, f"{label}.backward left no gradient for {path} "
-                                                      f"(looked for {str(tried)[:200]})", [str(path)])
-            buffers = reply.get("buffers") or {}
+                raise UserError(Kind.NOT_IMPLEMENTED, f"{label}.backward left no gradient for {path[:200]} "
+                                                      f"(looked for {str(tried)[:200]})", [path[:200]])
+            buffers = _mapping(reply.get("buffers"))
             out: dict[str, Any] = {p: _sign(buffers.get(p), self.sign) for p in params}
             if self.inputs:
                 out.update(self._input_gradients(reply.get("returned"), label))
@@ -278,6 +279,11 @@ class RemoteModel(_Remote, ModelCheck):
             return pending.pop() if pending else evaluate()[1]
 
         return Problem(params, loss, grads, watch=[], source=source, notes=notes)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    """A dict the worker sent, or an empty one (it is the student's process: it may send anything)."""
+    return {str(k): v for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 def _sign(grad: Any, sign: int) -> Any:

@@ -104,7 +104,8 @@ def _grade_one(sandbox: Sandbox, gspec: GradeSpec, found: dict, import_errors: d
     spec_mistakes = [f.message for f in report.findings if f.kind is Kind.SPEC_ERROR]
     if spec_mistakes:  # the run exits 2: these results are not to be used
         return unrun_record(gspec, "spec-error", spec_mistakes[0])
-    out = _record(gspec, report, _file_name(found.get(target_of(gspec), {}).get("module")))
+    where = found.get(target_of(gspec))  # the worker's word: a dict, or anything
+    out = _record(gspec, report, _file_name(where.get("module") if isinstance(where, dict) else None))
     if report.ok and gspec.reference is not None:
         try:
             mismatch = _compare_with_reference(check, gspec, report)
