@@ -77,7 +77,7 @@ def grade_submission(path: Path, specs: list[GradeSpec], *, seed: int, examples:
     return record
 
 
-def _grade_one(sandbox: Sandbox, gspec: GradeSpec, found: dict, import_errors: dict, skipped: dict, seed: int,
+def _grade_one(sandbox: Sandbox, gspec: GradeSpec, found: dict[str, Any], import_errors: dict[str, Any], skipped: dict[str, Any], seed: int,
                examples: int, *, deadline: float) -> dict[str, Any]:
     missing = [n for n in gspec.student_names() if n not in found]
     if missing:
@@ -171,7 +171,7 @@ def unrun_record(gspec: GradeSpec, kind: str, message: str) -> dict[str, Any]:
     return record
 
 
-def _status(checks: list[dict]) -> str:
+def _status(checks: list[dict[str, Any]]) -> str:
     kinds = {f["kind"] for c in checks for f in c["findings"]}
     for status in ("spec-error", "import-error", "memory"):
         if status in kinds:
@@ -179,7 +179,7 @@ def _status(checks: list[dict]) -> str:
     return "ok" if all(c["ok"] for c in checks) else "failed"
 
 
-def _compare_with_reference(check, gspec: GradeSpec, report: Report, tries: int = 3) -> str | None:
+def _compare_with_reference(check: Any, gspec: GradeSpec, report: Report, tries: int = 3) -> str | None:
     """The student's forward must agree with the trusted one (a gradient check cannot tell)."""
     rng = np.random.default_rng(report.seed or 0)
     combos = check.space.combinations()

@@ -59,14 +59,14 @@ def main(argv: list[str]) -> int:
             send(out_fd, {"error": {"kind": "error", "message": "the result could not be sent: " + _safe_str(reply)}})
 
 
-def _answer(request: dict, namespace: dict) -> dict:
+def _answer(request: dict[str, Any], namespace: dict[str, Any]) -> dict[str, Any]:
     try:
         return _reply(request, namespace)
     finally:
         _flush_output()
 
 
-def _reply(request: dict, namespace: dict) -> dict:
+def _reply(request: dict[str, Any], namespace: dict[str, Any]) -> dict[str, Any]:
     op = request.get("op")
     if op == "load":
         return _load(request["names"], namespace)
@@ -101,7 +101,7 @@ def _flush_output() -> None:
             pass
 
 
-def _load(names: list[str], namespace: dict) -> dict:
+def _load(names: list[str], namespace: dict[str, Any]) -> dict[str, Any]:
     """Import the files that define ``names``; report what was found where.
 
     Files are imported from their path, under a private module name when their own
@@ -114,8 +114,8 @@ def _load(names: list[str], namespace: dict) -> dict:
     _print_promptly()
     here = Path.cwd()
     _submission_path_last(str(here))
-    found: dict[str, dict] = {}
-    errors: dict[str, dict] = {}
+    found: dict[str, dict[str, Any]] = {}
+    errors: dict[str, dict[str, Any]] = {}
     for path in _candidates(here):
         wanted = [n for n in names if n not in found and _defines(path, n)]
         if not wanted:
@@ -140,7 +140,7 @@ def _candidates(folder: Path) -> list[Path]:
     return [p for p in files if not p.name.startswith("test_")] + [p for p in files if p.name.startswith("test_")]
 
 
-def _skipped(folder: Path, names: list[str], found: dict) -> dict[str, str]:
+def _skipped(folder: Path, names: list[str], found: dict[str, Any]) -> dict[str, str]:
     """Names only defined in a file that is never imported: the file's name is the problem."""
     skipped = {}
     for file_name in sorted(SKIP_FILES):
@@ -204,7 +204,7 @@ def _defines(path: Path, name: str) -> bool:
                      re.M) is not None
 
 
-def _params(obj) -> list[str]:
+def _params(obj: Any) -> list[str]:
     try:
         sig = inspect.signature(obj)
     except (TypeError, ValueError):
@@ -212,13 +212,13 @@ def _params(obj) -> list[str]:
     return [n for n, p in sig.parameters.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
 
-def _call(namespace: dict, name: str, args: list) -> Any:
+def _call(namespace: dict[str, Any], name: str, args: list[Any]) -> Any:
     if name not in namespace:
         raise NameError(f"{name} is not defined in the submission")
     return namespace[name](*args)
 
 
-def _split_forward(result: Any, outputs: int, name: str) -> tuple[list, Any]:
+def _split_forward(result: Any, outputs: int, name: str) -> tuple[list[Any], Any]:
     if not isinstance(result, tuple) or len(result) < outputs + 1:
         got = f"a tuple of {len(result)}" if isinstance(result, tuple) else type(result).__name__
         raise TypeError(f"{name} returned {got}; expected ({'out, ' * outputs}cache)")
