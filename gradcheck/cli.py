@@ -7,6 +7,7 @@
 - ``gradcheck suggest layers.py [--write]``: print the declarations inferred from
   docstrings and annotations (``--write`` inserts them into the file).
 - ``gradcheck grade --spec SPEC SUBMISSIONS/``: grade a folder of student submissions.
+- ``gradcheck autograder SPEC --solution SOLUTION -o autograder.zip``: a Gradescope autograder.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .checking import check, check_at
@@ -27,6 +30,11 @@ from .declare.calls import describe_exception
 from .declare.functional import get_check
 from .errors import GradcheckError
 from .userfiles import ImportFailed, import_file
+
+if TYPE_CHECKING:
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+else:
+    Subparsers = Any
 
 DESCRIPTION = """\
 Gradient checks for hand-written NumPy backpropagation: searches shapes and values
@@ -39,6 +47,7 @@ examples:
   gradcheck check layers.py                      every check of a file, declared or inferred
   gradcheck suggest layers.py --write            the decorators inferred from docstrings, written in
   gradcheck grade --spec spec.py submissions/    a class, each submission sandboxed
+  gradcheck autograder spec.py --solution sol/   a Gradescope autograder.zip
   pytest --gradcheck layers.py                   the same checks as pytest items
 """
 
@@ -85,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     suggest.add_argument("file", type=Path, help="a .py file of undecorated layers")
     suggest.add_argument("--write", action="store_true", help="insert the inferred decorators into the file")
     _add_grade_parser(sub)
+    _add_autograder_parser(sub)
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":
@@ -97,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _spec_check(args)
         if args.command == "merge":
             return _merge(args)
+        if args.command == "autograder":
+            return _autograder(args)
         return _check(args)
     except GradcheckError as err:
         print(f"gradcheck: {err}", file=sys.stderr)
@@ -118,7 +130,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _add_grade_parser(sub) -> None:
+def _add_grade_parser(sub: Subparsers) -> None:
     grade = sub.add_parser("grade", help="grade a folder of student submissions against an assignment spec")
     grade.add_argument("submissions", type=Path, help="one sub-folder or .py file per student")
     grade.add_argument("--spec", type=Path, required=True, help="the assignment: a file with CHECKS = [gc.spec(...)]")
@@ -162,7 +174,34 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
                                                   "common mistakes, every student's reports")
 
 
-def _grade(args) -> int:
+def _add_autograder_parser(sub: Subparsers) -> None:
+    build = sub.add_parser("autograder", help="build a Gradescope autograder zip for an assignment spec")
+    build.add_argument("spec", type=Path, help="the assignment: a file with CHECKS = [gc.spec(...)]")
+    build.add_argument("--solution", type=Path, required=True,
+                       help="your solution (folder, .py or .ipynb): graded first, it must earn full marks")
+    build.add_argument("-o", "--output", type=Path, default=Path("autograder.zip"),
+                       help="the zip to write (default autograder.zip)")
+    build.add_argument("--include", type=Path, nargs="*", default=[], metavar="FILE",
+                       help="more files the spec imports (the .py files beside it are included already)")
+    build.add_argument("--timeout", type=float, default=60.0, help="seconds per submission (default 60)")
+    build.add_argument("--memory", type=_positive_int, default=2048, help="MB of memory per submission (default 2048)")
+    build.add_argument("--examples", type=_positive_int, default=50, help="examples per check (default 50)")
+    build.add_argument("--seed", type=int, default=0, help="seed of every check (default 0)")
+
+
+def _autograder(args: argparse.Namespace) -> int:
+    from .grade.autograder import AutograderSettings, build_autograder
+
+    if args.timeout <= 0:
+        raise GradcheckError(f"--timeout must be a positive number of seconds, got {args.timeout}")
+    settings = AutograderSettings(timeout=args.timeout, memory_mb=args.memory, examples=args.examples, seed=args.seed)
+    build_autograder(args.spec, args.solution, args.output, settings, include=args.include)
+    print(f"{args.solution} gets full marks against {args.spec.name}; wrote {args.output} "
+          "(upload it as the assignment's autograder on Gradescope)")
+    return 0
+
+
+def _grade(args: argparse.Namespace) -> int:
     from .grade import grader, merge
 
     if args.timeout <= 0:
@@ -190,18 +229,18 @@ def _grade(args) -> int:
     return _finish(result, args)
 
 
-def _merge(args) -> int:
+def _merge(args: argparse.Namespace) -> int:
     """``gradcheck merge SHARD.json... --json ...``: the shards' results as one run's."""
     from .grade import merge
 
     return _finish(merge.merge_results(merge.load_results(args.shards)), args)
 
 
-def _finish(result: dict, args) -> int:
+def _finish(result: dict[str, Any], args: argparse.Namespace) -> int:
     """Print and write the results; the exit code of the run."""
     from .grade import gate, grader, writers
 
-    def table(result: dict) -> str:
+    def table(result: dict[str, Any]) -> str:
         # The isolation first: the table's last line is the totals and the time.
         isolation = f"isolation: {result['isolation']} ({result['isolation_detail']})\n" if "isolation" in result else ""
         return isolation + writers.console_table(result, verbose=args.verbose)
@@ -227,7 +266,7 @@ def _finish(result: dict, args) -> int:
     return 2 if failed or spec_errors else (1 if failures else 0)
 
 
-def _spec_gate(args) -> list[str]:
+def _spec_gate(args: argparse.Namespace) -> list[str]:
     """Spec mistakes and what the solution fails, printed; nobody is graded when there are any."""
     from .grade import gate
     from .grade.assignment import load_assignment
@@ -241,7 +280,7 @@ def _spec_gate(args) -> list[str]:
     return problems
 
 
-def _spec_check(args) -> int:
+def _spec_check(args: argparse.Namespace) -> int:
     """``gradcheck spec check SPEC [--solution DIR]``: the gate alone."""
     if args.timeout <= 0:
         raise GradcheckError(f"--timeout must be a positive number of seconds, got {args.timeout}")
@@ -252,7 +291,7 @@ def _spec_check(args) -> int:
     return 0
 
 
-def _write_outputs(result: dict, outputs: list) -> int:
+def _write_outputs(result: dict[str, Any], outputs: list[Any]) -> int:
     """Write every requested output; one that fails is reported and never stops the others."""
     failed = 0
     for write, path, what in outputs:
@@ -269,7 +308,7 @@ def _write_outputs(result: dict, outputs: list) -> int:
 
 
 @contextlib.contextmanager
-def _deferred_interrupts():
+def _deferred_interrupts() -> Iterator[list[int]]:
     """Ctrl-C or SIGTERM while the results are written is acted on once they all are."""
     seen: list[int] = []
     previous = {sig: signal.signal(sig, lambda signum, frame: seen.append(signum))
@@ -288,7 +327,7 @@ def _isolate(level: str) -> None:
     sandbox.configure(isolation.probe(level))
 
 
-def _stamp_isolation(args, result: dict) -> int:
+def _stamp_isolation(args: argparse.Namespace, result: dict[str, Any]) -> int:
     """Every output file names the isolation the run had (JSON carries it as the field ``isolation``); failures."""
     from .grade.isolation import stamp_outputs
 
@@ -302,7 +341,7 @@ def _stamp_isolation(args, result: dict) -> int:
     return 0
 
 
-def _progress_bar(done: int, total: int, record: dict) -> None:
+def _progress_bar(done: int, total: int, record: dict[str, Any]) -> None:
     """A bar redrawn in place on a terminal; one plain line per submission in a CI log."""
     from .grade.safetext import printable
 
@@ -317,7 +356,7 @@ def _progress_bar(done: int, total: int, record: dict) -> None:
           end="", file=sys.stderr, flush=True)
 
 
-def _demo(args) -> int:
+def _demo(args: argparse.Namespace) -> int:
     surprises = 0
     started = time.perf_counter()
     records = []
@@ -340,7 +379,7 @@ def _demo(args) -> int:
     return 1 if surprises else 0
 
 
-def _larger_picture(target, name: str, seed: int) -> list[dict]:
+def _larger_picture(target: Any, name: str, seed: int) -> list[dict[str, Any]]:
     """The same bug at the top of every dimension's range: the smallest failing example is
     the clearest to debug, a larger one shows the pattern of wrong entries."""
     space = get_check(target).space
@@ -356,7 +395,7 @@ def _larger_picture(target, name: str, seed: int) -> list[dict]:
              "description": "the same bug at the largest dims of its ranges, to show its pattern"}]
 
 
-def _write_html(path: Path, kind: str, data: dict) -> None:
+def _write_html(path: Path, kind: str, data: dict[str, Any]) -> None:
     """The class dashboard or the page of the demo's reports (gradcheck.report.html)."""
     from .report.html import render_checks_page, render_class_page
 
@@ -371,7 +410,7 @@ def _write_html(path: Path, kind: str, data: dict) -> None:
     print(f"wrote {path}", file=sys.stderr)
 
 
-def _check(args) -> int:
+def _check(args: argparse.Namespace) -> int:
     specs = None
     if args.spec:
         from .grade.assignment import load_assignment
@@ -396,7 +435,7 @@ def _check(args) -> int:
     return 1 if failed else 0
 
 
-def _module_of(path: Path):
+def _module_of(path: Path) -> ModuleType:
     if not path.is_file():
         raise GradcheckError(f"no such file: {path}")
     try:
@@ -405,7 +444,7 @@ def _module_of(path: Path):
         raise GradcheckError(str(exc)) from None
 
 
-def _check_file(path: Path, args) -> int:
+def _check_file(path: Path, args: argparse.Namespace) -> int:
     """Every check of one file: declared ones, then inferred ones; what is not checked, one line each."""
     from .declare.infer import Inferred
     from .findings import Finding, Kind
@@ -429,7 +468,7 @@ def _check_file(path: Path, args) -> int:
     return 1 if failed else 0
 
 
-def _suggest(args) -> int:
+def _suggest(args: argparse.Namespace) -> int:
     from .declare.infer import suggestion_text, write_suggestions
     from .plugin.collect import inferred_checks
 
@@ -444,7 +483,7 @@ def _suggest(args) -> int:
     return 0
 
 
-def _spec_reproduce(specs, target: str, report) -> str:
+def _spec_reproduce(specs: Any, target: str, report: Any) -> str:
     """The reproduce line as a command, like the one grading gives (no decorator to add)."""
     from .grade.reproduce import reproduce_command, spec_for
 
@@ -453,7 +492,7 @@ def _spec_reproduce(specs, target: str, report) -> str:
                              nasty="nasty=True" in report.reproduce)
 
 
-def _load(spec: str, specs=None):
+def _load(spec: str, specs: Any = None) -> Any:
     """``path/to/layers.py::affine_backward`` or ``package.module:affine_backward``.
 
     With ``specs`` (an assignment's), the function is checked as the spec declares it.
@@ -463,10 +502,7 @@ def _load(spec: str, specs=None):
         path = Path(path_text)
         if not path.is_file():
             raise GradcheckError(f"no such file: {path_text} (in target {spec!r})")
-        try:
-            module = import_file(path)
-        except ImportFailed as exc:
-            raise GradcheckError(str(exc)) from None
+        module = _import_target(path)
     elif ":" in spec:
         module_name, name = spec.split(":", 1)
         module = _import(lambda: importlib.import_module(module_name), module_name)
@@ -483,7 +519,25 @@ def _load(spec: str, specs=None):
     return target
 
 
-def _import(load, what: str):
+def _import_target(path: Path) -> ModuleType:
+    """The module of a user's file; a notebook's code cells run as in grading (magics skipped, and said)."""
+    if path.suffix == ".ipynb":
+        from .grade.notebooks import NotebookUnreadable, load_notebook
+
+        try:
+            loaded = load_notebook(path.resolve(), "_notebook_" + "".join(c if c.isalnum() else "_" for c in path.stem))
+        except NotebookUnreadable as exc:
+            raise GradcheckError(str(exc)) from None
+        for note in loaded.notes:
+            print(f"gradcheck: {note}", file=sys.stderr)
+        return loaded.module
+    try:
+        return import_file(path)
+    except ImportFailed as exc:
+        raise GradcheckError(str(exc)) from None
+
+
+def _import(load: Callable[[], ModuleType], what: str) -> ModuleType:
     """Run an import; an error in the user's module becomes one clear message."""
     try:
         return load()

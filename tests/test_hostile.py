@@ -474,3 +474,14 @@ def test_gradescope_output_of_a_secret_reader_holds_no_secret(tmp_path):
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["score"] == 0 and "LEAK" in data["output"] + json.dumps(data["tests"]), "the attack ran"
     assert SECRET not in (tmp_path / "results.json").read_text() + run.stdout + run.stderr
+
+
+def test_a_runtime_under_tmp_is_bound_over_the_private_tmp(monkeypatch, tmp_path):
+    # A grader installed in a virtualenv under /tmp: the worker's private /tmp must not hide it.
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    monkeypatch.setattr(isolation, "runtime_paths", lambda: [venv])
+    command = isolation.worker_command("namespaces", ["python"], workdir=tmp_path, uid=isolation.worker_uid())
+    tmpfs = command.index("--tmpfs")
+    bind = max(i for i, arg in enumerate(command) if arg == "--ro-bind" and command[i + 1] == str(venv))
+    assert command[tmpfs + 1] == "/tmp" and tmpfs < bind

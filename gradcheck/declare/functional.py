@@ -72,7 +72,7 @@ def get_check(target: Any) -> Check:
 # ------------------------------------------------------------ functional checks
 
 
-class _Declared(Check):
+class Declared(Check):
     """Shared declaration of the functional conventions: signature, shapes, args."""
 
     def __init__(self, fn: Callable[..., Any], *, shapes: Any, wrt: Any, args: Any, dims: Any, where: Any,
@@ -280,7 +280,7 @@ def parameter_names(fn: Callable[..., Any], role: str) -> list[str]:
     return [n for n, p in sig.parameters.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
 
-class BackwardOf(_Declared):
+class BackwardOf(Declared):
     """``forward(*args) -> (*outs, cache)`` and ``backward(*douts, cache) -> grads``."""
 
     def __init__(self, forward: Callable[..., Any], backward: Callable[..., Any], *, outputs: int,
@@ -367,7 +367,7 @@ def weighted_sum(outs: Sequence[np.ndarray], upstream: Sequence[np.ndarray], lab
     return float(sum(np.vdot(o, g) for o, g in zip(outs, upstream)))
 
 
-class ReturnsGrad(_Declared):
+class ReturnsGrad(Declared):
     """``fn(*args) -> (loss, grads)``: the function computes its own gradient."""
 
     def __init__(self, fn: Callable[..., Any], **declared: Any) -> None:

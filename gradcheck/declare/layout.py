@@ -38,7 +38,7 @@ class _Unrolled:
 class Layout:
     """The differentiable arguments of one function, and how to name their parts."""
 
-    def __init__(self, shapes: Mapping, unroll: Mapping | None, order: str, arg_names: Sequence[str], owner: str):
+    def __init__(self, shapes: Mapping[str, Any], unroll: Mapping[str, Any] | None, order: str, arg_names: Sequence[str], owner: str):
         if not isinstance(shapes, Mapping) or not (shapes or unroll):
             raise SpecError(f"expected shapes to be a dict like {{'x': 'N,D'}}, got shapes={shapes!r}")
         if order not in ("C", "F"):
@@ -187,7 +187,7 @@ class Layout:
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
-    view = array.view()
+    view: np.ndarray = array.view()
     view.flags.writeable = False
     return view
 

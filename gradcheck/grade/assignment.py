@@ -30,12 +30,24 @@ class GradeSpec:
     check_args: dict[str, Any] = field(default_factory=dict)
     #: The spec file it was read from (its name only), for the reproduce command a student runs.
     source: str = ""
+    #: A class layer or model: gc.layer's / gc.model's arguments, and the expression building it.
+    layer: dict[str, Any] | None = None
+    model: dict[str, Any] | None = None
+    make: str | None = None
 
     @property
     def kind(self) -> str:
+        if self.layer is not None:
+            return "layer"
+        if self.model is not None:
+            return "model"
         return "returns_grad" if self.fn else "backward_of"
 
     def student_names(self) -> list[str]:
+        if self.make is not None:
+            from .objects_proxy import names_called
+
+            return names_called(self.make)
         return [n for n in (self.fn, self.forward, self.backward) if n]
 
 
@@ -48,6 +60,9 @@ def spec(
     points: float = 1,
     required: bool = False,
     reference: Callable[..., Any] | None = None,
+    layer: dict[str, Any] | None = None,
+    model: dict[str, Any] | None = None,
+    make: str | None = None,
     **check_args: Any,
 ) -> GradeSpec:
     """Declare one graded check of the student's functions, named as strings.
@@ -67,6 +82,14 @@ def spec(
         A failure here fails the whole submission.
     reference : callable, optional
         A trusted forward the student's forward must agree with.
+    layer, model : dict, optional
+        Instead of functions, a class the student writes: :func:`gc.layer`'s arguments
+        (``inputs``, ``params``, ``steps``...; methods and ``output`` named as strings)
+        or :func:`gc.model`'s (``X``, ``y``, ``dims``...).
+    make : str, optional
+        With ``layer``/``model``: the expression that builds the student's object from
+        the drawn dims ``d`` (and ``rng``, ``np``), e.g. ``"Linear(d.D, d.M)"``; it is
+        evaluated in the submission's sandbox.
     **check_args
         The decorator's arguments (``shapes=``, ``args=``, ``dims=``, ...).
 
@@ -77,6 +100,12 @@ def spec(
     """
     if not isinstance(name, str) or not name:
         raise SpecError(f"gc.spec needs a name, like gc.spec('affine', ...), got {name!r}")
+    if layer is not None or model is not None or make is not None:
+        from .objects_proxy import object_spec
+
+        return object_spec(name, points=points, required=required, layer=layer, model=model, make=make,
+                           others={"backward": backward, "forward": forward, "fn": fn, "reference": reference,
+                                   **check_args})
     unknown = sorted(set(check_args) - set(CHECK_ARGS))
     if unknown:
         raise SpecError(f"gc.spec({name!r}) got unknown arguments {unknown}; known: {', '.join(CHECK_ARGS)}")

@@ -41,8 +41,8 @@ def solution_problems(solution: Path, specs: list[GradeSpec], *, seed: int, exam
     """One line per check the solution does not pass with full marks."""
     from .session import grade_submission
 
-    if not (solution.is_dir() or (solution.is_file() and solution.suffix == ".py")):
-        raise SpecError(f"--solution {solution}: no such folder or .py file")
+    if not (solution.is_dir() or (solution.is_file() and solution.suffix in (".py", ".ipynb"))):
+        raise SpecError(f"--solution {solution}: no such folder, .py file or .ipynb notebook")
     record = grade_submission(solution, specs, seed=seed, examples=examples, timeout=timeout, memory_mb=memory_mb)
     return [f"the solution {solution} gets {_points(c['score'])}/{_points(c['max_score'])} on {c['name']}: "
             f"{c['status']}: {_first_error(c)}" for c in record["checks"] if c["score"] < c["max_score"]]

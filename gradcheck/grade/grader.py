@@ -28,11 +28,13 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from ..errors import SpecError
 from . import isolation as iso
-from .assignment import load_assignment
+from . import notebooks
+from .assignment import GradeSpec, load_assignment
 from .sandbox import SandboxError, configure, kill_all, remove_homes_of
 from .session import grade_submission, student_id, unrun_record
 
@@ -45,13 +47,13 @@ RECORD_LIMIT = 64 * 1024 * 1024
 
 
 def find_submissions(folder: Path) -> list[Path]:
-    """One sub-folder or one ``.py`` file per student, sorted by name."""
+    """One sub-folder, ``.py`` file or ``.ipynb`` notebook per student, sorted by name."""
     if not folder.is_dir():
         raise SpecError(f"no such submissions folder: {folder}")
     found = [p for p in sorted(folder.iterdir())
-             if not p.name.startswith((".", "_")) and (p.is_dir() or p.suffix == ".py")]
+             if not p.name.startswith((".", "_")) and (p.is_dir() or p.suffix in (".py", ".ipynb"))]
     if not found:
-        raise SpecError(f"{folder} has no submissions (expected one sub-folder or .py file per student)")
+        raise SpecError(f"{folder} has no submissions (expected one sub-folder, .py file or .ipynb notebook per student)")
     return found
 
 
@@ -66,7 +68,7 @@ class _Graders:
     def __init__(self, isolation: iso.Isolation):
         self.isolation = isolation
         self.lock, self.stopped = threading.Lock(), False
-        self.running: set[subprocess.Popen] = set()
+        self.running: set[subprocess.Popen[bytes]] = set()
 
     def run(self, args: list[str], timeout: float) -> tuple[bytes, int | None, str, bool] | None:
         """(record bytes, exit code, last line of stderr, out of time) of one grader, or None once stopped."""
@@ -93,7 +95,7 @@ class _Graders:
             last = errors.read()[-4096:].decode("utf-8", errors="replace").strip().splitlines()[-1:]
         return record, proc.returncode, (last or [""])[0], overdue
 
-    def _end(self, proc: subprocess.Popen, *, overdue: bool) -> None:
+    def _end(self, proc: subprocess.Popen[bytes], *, overdue: bool) -> None:
         """The grader, and every process of its submission, is gone when this returns."""
         try:
             proc.wait(timeout=0 if overdue else 2)
@@ -132,8 +134,8 @@ def _read_record(fd: int, deadline: float) -> bytes:
     return b""
 
 
-def _grade_in_process(graders: _Graders, path: Path, spec_path: Path, specs, seed: int, examples: int,
-                      timeout: float, memory_mb: int) -> dict:
+def _grade_in_process(graders: _Graders, path: Path, spec_path: Path, specs: list[GradeSpec], seed: int, examples: int,
+                      timeout: float, memory_mb: int) -> dict[str, Any]:
     args = [str(path.absolute()), str(spec_path.absolute()), str(seed), str(examples), str(timeout), str(memory_mb),
             graders.isolation.level]
     done = graders.run(args, timeout + GRACE)
@@ -141,7 +143,7 @@ def _grade_in_process(graders: _Graders, path: Path, spec_path: Path, specs, see
         return _failed_record(path, specs, "interrupted", "grading was interrupted")
     record, code, last_error, overdue = done
     try:
-        return json.loads(record)
+        return dict(json.loads(record))
     except ValueError:
         if graders.stopped:
             return _failed_record(path, specs, "interrupted", "grading was interrupted")
@@ -153,7 +155,7 @@ def _grade_in_process(graders: _Graders, path: Path, spec_path: Path, specs, see
 
 def grade_folder(
     spec_path: Path, folder: Path, *, jobs: int, seed: int, vary_seed: bool, examples: int, timeout: float,
-    memory_mb: int, progress: Callable[[int, int, dict], None] | None = None,
+    memory_mb: int, progress: Callable[[int, int, dict[str, Any]], None] | None = None,
     select: Callable[[list[Path]], list[Path]] | None = None, isolation: str = "auto",
 ) -> dict[str, Any]:
     """Grade every submission in ``folder``; the result every writer takes.
@@ -166,7 +168,8 @@ def grade_folder(
     submissions = find_submissions(folder)
     if select is not None:  # one shard of the class (--shard K/N, see merge.py)
         submissions = select(submissions)
-    results: dict[str, dict] = {}
+    notebooks.check_reader(submissions)  # the instructor's install, not the students' fault
+    results: dict[str, dict[str, Any]] = {}
     started = time.monotonic()
     graders = _Graders(level)
     interrupted = False
@@ -228,21 +231,21 @@ def _hidden_from_others(paths: list[Path]) -> Iterator[None]:
             os.chmod(path, mode)
 
 
-def _raise_interrupt(signum, frame):
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _exit_on_signal(signum, frame):
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
     kill_all()
     os._exit(128 + signum)
 
 
-def _failed_record(path: Path, specs, status: str, message: str) -> dict[str, Any]:
+def _failed_record(path: Path, specs: list[GradeSpec], status: str, message: str) -> dict[str, Any]:
     return {"id": student_id(path), "score": 0.0, "max_score": sum(s.points for s in specs), "status": status,
             "seed": None, "checks": [unrun_record(s, status, message) for s in specs], "output": "", "time": 0.0}
 
 
-def required_failures(result: dict) -> list[tuple[str, str]]:
+def required_failures(result: dict[str, Any]) -> list[tuple[str, str]]:
     """(student, check) pairs where a required check did not pass."""
     return [(sub["id"], c["id"]) for sub in result["submissions"] for c in sub["checks"]
             if c.get("required") and not c["ok"]]

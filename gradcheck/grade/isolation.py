@@ -270,7 +270,11 @@ def _filesystem(workdir: Path, scratch_mb: int) -> list[str]:
             args += ["--ro-bind", top, top]
     if os.path.exists("/etc/ld.so.cache"):
         args += ["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
-    made: set[str] = {"/", "/usr", "/etc"}
+    # The private /tmp first: a runtime that lives under /tmp (a virtualenv made there) is
+    # bound over it below, instead of being hidden by it.
+    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(scratch_mb * 1024 * 1024), "--perms", "1777",
+             "--tmpfs", "/tmp"]
+    made: set[str] = {"/", "/usr", "/etc", "/tmp"}
     for path in runtime_paths():
         if path.parts[1] in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
             continue  # already there
@@ -279,8 +283,7 @@ def _filesystem(workdir: Path, scratch_mb: int) -> list[str]:
                 made.add(str(parent))
                 args += ["--perms", "0755", "--dir", str(parent)]
         args += ["--ro-bind", str(path), str(path)]
-    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(scratch_mb * 1024 * 1024), "--perms", "1777",
-             "--tmpfs", "/tmp", "--ro-bind", str(workdir), SUBMISSION_DIR]
+    args += ["--ro-bind", str(workdir), SUBMISSION_DIR]
     return args
 
 

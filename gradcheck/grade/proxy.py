@@ -8,12 +8,13 @@ are sent to the worker, outputs and gradients come back as plain arrays.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ..declare.dims import Dims
-from ..declare.functional import BackwardOf, Draw, ReturnsGrad, weighted_sum
+from ..declare.functional import BackwardOf, Declared, Draw, ReturnsGrad, weighted_sum
 from ..declare.problem import Problem
 from ..findings import UserError
 from .assignment import CHECK_ARGS, GradeSpec
@@ -24,6 +25,10 @@ __all__ = ["remote_check"]
 
 def remote_check(sandbox: Sandbox, gspec: GradeSpec, params: dict[str, list[str]]) -> BackwardOf | ReturnsGrad:
     """The check for one spec; ``params`` maps each student function to its parameter names."""
+    if gspec.kind in ("layer", "model"):
+        from .objects_proxy import remote_object_check
+
+        return remote_object_check(sandbox, gspec)  # type: ignore[return-value]
     args: dict[str, Any] = {key: gspec.check_args.get(key) for key in CHECK_ARGS if key != "outputs"}
     args["unroll_order"] = args["unroll_order"] or "C"
     if gspec.kind == "backward_of":
@@ -35,10 +40,10 @@ def remote_check(sandbox: Sandbox, gspec: GradeSpec, params: dict[str, list[str]
                       _stand_in(gspec.backward, params[gspec.backward]), **args)
 
 
-def _stand_in(name: str, params: list[str]):
+def _stand_in(name: str, params: list[str]) -> Callable[..., Any]:
     """A local function with the student's name and signature (it is never called)."""
 
-    def stand_in(*args):  # pragma: no cover
+    def stand_in(*args: Any) -> Any:  # pragma: no cover
         raise RuntimeError("the student's code runs in its worker")
 
     stand_in.__name__ = stand_in.__qualname__ = name
@@ -48,7 +53,7 @@ def _stand_in(name: str, params: list[str]):
     return stand_in
 
 
-def _ask(sandbox: Sandbox, request: dict) -> dict:
+def _ask(sandbox: Sandbox, request: dict[str, Any]) -> dict[str, Any]:
     reply = sandbox.call(request)
     error = reply.get("error")
     if error is not None:
@@ -56,6 +61,10 @@ def _ask(sandbox: Sandbox, request: dict) -> dict:
         message = error.get("message") if isinstance(error, dict) else str(error)
         raise UserError(kind if kind in ("error", "not-implemented", "memory") else "error", str(message))
     return reply
+
+
+#: The worker conversation, for the class-layer and model checks too.
+ask = _ask
 
 
 def _arrays(values: Any, what: str) -> list[np.ndarray]:
@@ -79,23 +88,25 @@ def _check_finite(array: np.ndarray, what: str) -> None:
                                  f"first at index {first} (value {array[first]}), on inputs drawn finite")
 
 
-class _SpecInputs:
+class _SpecInputs(Declared):
     """Inputs come from the spec's code: an ``args`` callable that fails is the spec's mistake, not the student's."""
 
-    def draw_inputs(self, *args, **kwargs):
+    def draw_inputs(self, *args: Any, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         try:
-            return super().draw_inputs(*args, **kwargs)
+            values, others = super().draw_inputs(*args, **kwargs)
+            return values, others
         except UserError as exc:
             raise UserError("spec-error", f"the spec's {exc.message}") from exc
 
 
 class RemotePair(_SpecInputs, BackwardOf):
-    def __init__(self, sandbox: Sandbox, gspec: GradeSpec, forward, backward, *, outputs: int = 1, **declared):
+    def __init__(self, sandbox: Sandbox, gspec: GradeSpec, forward: Callable[..., Any], backward: Callable[..., Any], *,
+                 outputs: int = 1, **declared: Any):
         super().__init__(forward, backward, outputs=outputs, **declared)
         self.sandbox, self.gspec = sandbox, gspec
         self.forward_name, self.backward_name = str(gspec.forward), str(gspec.backward)
 
-    def forward_outputs(self, args: list) -> list[np.ndarray]:
+    def forward_outputs(self, args: list[Any]) -> list[np.ndarray]:
         reply = _ask(self.sandbox, {"op": "forward", "forward": self.gspec.forward, "args": args,
                                     "outputs": self.outputs})
         return _arrays(reply.get("outs"), self.forward_name)
@@ -119,7 +130,7 @@ class RemotePair(_SpecInputs, BackwardOf):
 
 
 class RemoteReturnsGrad(_SpecInputs, ReturnsGrad):
-    def __init__(self, sandbox: Sandbox, gspec: GradeSpec, fn, **declared):
+    def __init__(self, sandbox: Sandbox, gspec: GradeSpec, fn: Callable[..., Any], **declared: Any):
         declared.pop("outputs", None)
         super().__init__(fn, **declared)
         self.sandbox, self.gspec = sandbox, gspec

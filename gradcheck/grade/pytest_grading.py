@@ -8,6 +8,7 @@ by pytest itself: their ``conftest.py`` and test files are not loaded.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,12 @@ class GradePlugin:
         self.settings: dict[str, Any] = dict(seed=seed, examples=examples, timeout=timeout, vary_seed=vary_seed)
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_pycollect_makemodule(self, module_path: Path, parent: pytest.Collector):
+    def pytest_pycollect_makemodule(self, module_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
         if module_path.resolve() == self.spec:
             return AssignmentFile.from_parent(parent, path=module_path, plugin=self)
         return None
 
-    def pytest_collect_file(self, file_path: Path, parent: pytest.Collector):
+    def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
         if file_path.resolve() == self.spec and not parent.session.isinitpath(file_path):
             return AssignmentFile.from_parent(parent, path=file_path, plugin=self)
         return None
@@ -39,7 +40,7 @@ class AssignmentFile(pytest.File):
         super().__init__(**kwargs)
         self.plugin = plugin
 
-    def collect(self):
+    def collect(self) -> Iterator[pytest.Item]:
         from ..errors import SpecError
         from .assignment import load_assignment
         from .speccheck import spec_problems
@@ -57,10 +58,10 @@ class AssignmentFile(pytest.File):
 
 
 class SubmissionItem(pytest.Item):
-    def __init__(self, *, submission: Path, specs: list, **kwargs: Any):
+    def __init__(self, *, submission: Path, specs: list[Any], **kwargs: Any):
         super().__init__(**kwargs)
         self.submission, self.specs = submission, specs
-        self.record: dict | None = None
+        self.record: dict[str, Any] | None = None
 
     def runtest(self) -> None:
         assert isinstance(self.parent, AssignmentFile)  # the only parent it is created under
@@ -70,7 +71,7 @@ class SubmissionItem(pytest.Item):
         if any(not c["ok"] for c in self.record["checks"]):
             raise SubmissionFailed(self.record)
 
-    def repr_failure(self, excinfo, style=None):
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         from .writers import cell
 
         if not isinstance(excinfo.value, SubmissionFailed):
@@ -85,11 +86,11 @@ class SubmissionItem(pytest.Item):
             lines += ["  output of the submission:"] + ["    " + line for line in record["output"].splitlines()[:40]]
         return "\n".join(lines)
 
-    def reportinfo(self):
+    def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"grade {self.name}"
 
 
 class SubmissionFailed(Exception):
-    def __init__(self, record: dict):
+    def __init__(self, record: dict[str, Any]):
         super().__init__(record["id"])
         self.record = record

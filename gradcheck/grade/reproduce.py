@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import shlex
 from types import ModuleType
+from typing import Any
 
-from ..declare.functional import BackwardOf, ReturnsGrad
+import numpy as np
+
+from ..declare.functional import Check
 from ..errors import GradcheckError
 from .assignment import GradeSpec
 from .speccheck import declared_check
 
-__all__ = ["reproduce_command", "check_from_spec", "spec_for", "parse_dims"]
+__all__ = ["reproduce_command", "check_from_spec", "spec_for", "target_of", "object_check", "parse_dims"]
 
 
 def reproduce_command(gspec: GradeSpec, file_name: str, config: dict[str, int], seed: int | None,
@@ -34,7 +37,7 @@ def reproduce_command(gspec: GradeSpec, file_name: str, config: dict[str, int], 
     config, seed, nasty
         The example: its dims, the seed of its values, whether it drew nasty values.
     """
-    target = f"{file_name}::{gspec.backward or gspec.fn}"
+    target = f"{file_name}::{target_of(gspec)}"
     words = ["gradcheck", "check", target, "--spec", gspec.source or "assignment.py"]
     if config:
         words += ["--at", ",".join(f"{k}={v}" for k, v in config.items())]
@@ -42,24 +45,59 @@ def reproduce_command(gspec: GradeSpec, file_name: str, config: dict[str, int], 
     return " ".join(shlex.quote(w) for w in words)
 
 
+def target_of(gspec: GradeSpec) -> str:
+    """What a student names on the command line: the backward, the ``fn``, or the class ``make`` builds."""
+    if gspec.kind in ("layer", "model"):
+        return gspec.student_names()[0]
+    return str(gspec.backward or gspec.fn)
+
+
 def spec_for(specs: list[GradeSpec], name: str) -> GradeSpec:
-    """The spec that checks the function ``name`` (its backward, its ``fn``, or the spec's own name)."""
-    gspec = next((s for s in specs if name in (s.backward, s.fn, s.name)), None)
+    """The spec that checks ``name`` (its backward, its ``fn``, its class, or the spec's own name)."""
+    gspec = next((s for s in specs if name in (s.backward, s.fn, s.name)
+                  or (s.kind in ("layer", "model") and name in s.student_names())), None)
     if gspec is None:
         known = ", ".join(s.backward or s.fn or s.name for s in specs)
         raise GradcheckError(f"the spec checks no {name!r}; it checks {known}")
     return gspec
 
 
-def check_from_spec(specs: list[GradeSpec], module: ModuleType, name: str) -> BackwardOf | ReturnsGrad:
+def check_from_spec(specs: list[GradeSpec], module: ModuleType, name: str) -> Check:
     """The check of ``module.name`` as the spec declares it (the function needs no decorator)."""
     gspec = spec_for(specs, name)
     missing = [n for n in gspec.student_names() if not callable(getattr(module, n, None))]
     if missing:
         raise GradcheckError(f"{module.__name__} defines no {', '.join(missing)} (gc.spec({gspec.name!r}) needs it)")
+    if gspec.kind in ("layer", "model"):
+        return object_check(gspec, vars(module))
     if gspec.fn:
         return declared_check(gspec, getattr(module, gspec.fn))
     return declared_check(gspec, getattr(module, gspec.forward or ""), getattr(module, gspec.backward or ""))
+
+
+def object_check(gspec: GradeSpec, namespace: dict[str, Any]) -> Check:
+    """A class-layer or model spec's check on the student's own class, built here by ``make``."""
+    from ..declare.layers import LAYER_ARGS, LayerCheck, ModelCheck, get_path
+    from .objects_proxy import with_make_dims
+
+    def make(d: Any, rng: Any) -> Any:
+        scope = {"__builtins__": __builtins__, "np": np, **namespace}
+        return eval(str(gspec.make), scope, {"d": d, "rng": rng})  # noqa: S307 - the student's own code, in their checkout
+
+    make.__name__ = make.__qualname__ = target_of(gspec)
+    options = dict(gspec.layer if gspec.layer is not None else gspec.model or {})
+    if gspec.layer is not None:
+        options = {**LAYER_ARGS, **options}
+        output = options.pop("output", None)
+        options["reset"] = options["reset"] if options["steps"] else None
+        options["output"] = (lambda layer: get_path(layer, output)) if output else None
+        check: Check = LayerCheck(make, **options)
+    else:
+        check = ModelCheck(
+            make, X=options.get("X"), y=options.get("y"), dims=options.get("dims"), where=options.get("where"),
+            loss=options.get("loss", "loss"), params=options.get("params", "params"))
+    check.space = with_make_dims(check.space, str(gspec.make), options.get("dims"), options.get("where"))
+    return check
 
 
 def parse_dims(text: str) -> dict[str, int]:

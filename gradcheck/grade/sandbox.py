@@ -22,8 +22,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from . import isolation as iso
 from . import wire
@@ -103,7 +104,7 @@ def current_isolation() -> iso.Isolation:
 class _Output(threading.Thread):
     """Drains one pipe, keeping the first OUTPUT_LIMIT bytes (a print flood cannot block or fill anything)."""
 
-    def __init__(self, stream):
+    def __init__(self, stream: IO[bytes]):
         super().__init__(daemon=True)
         self.stream, self.kept, self.dropped = stream, bytearray(), 0
 
@@ -178,6 +179,7 @@ class Sandbox:
         if inside:
             self.ns_pid = _namespace_pid(info_r, deadline)
         os.close(info_r)
+        assert self.proc.stdout is not None and self.proc.stderr is not None  # opened as pipes
         self.stdout, self.stderr = _Output(self.proc.stdout), _Output(self.proc.stderr)
         self.stdout.start()
         self.stderr.start()
@@ -198,9 +200,9 @@ class Sandbox:
             self._fail(SandboxCrashed)
         if not isinstance(reply, dict):
             self._fail(SandboxCrashed, "the worker sent something that is not a reply")
-        return reply
+        return dict(reply)
 
-    def _send(self, request: dict) -> None:
+    def _send(self, request: dict[str, Any]) -> None:
         try:
             wire.send(self._to_worker, request)
         except OSError:
@@ -274,7 +276,7 @@ class Sandbox:
         return "\n".join(f"--- {name} ---\n{text.rstrip()}" for name, text in parts if text.strip())
 
 
-def _limits(memory_mb: int, cpu_seconds: float, processes: int | None):
+def _limits(memory_mb: int, cpu_seconds: float, processes: int | None) -> Callable[[], None]:
     def apply() -> None:
         import resource
 

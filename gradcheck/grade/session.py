@@ -13,9 +13,10 @@ from ..checking import check as run_check
 from ..errors import GradcheckError
 from ..findings import Kind, UserError
 from ..report.model import Report
+from . import notebooks
 from .assignment import GradeSpec
 from .proxy import remote_check
-from .reproduce import reproduce_command
+from .reproduce import reproduce_command, target_of
 from .safetext import path_id
 from .sandbox import Sandbox, SandboxError, SandboxTimeout
 
@@ -43,6 +44,7 @@ def grade_submission(path: Path, specs: list[GradeSpec], *, seed: int, examples:
     }
     sandbox = Sandbox(path, deadline=started + timeout, memory_mb=memory_mb, cpu_seconds=timeout + 1)
     pending = list(specs)
+    notes: list[str] = []
     try:
         names = sorted({n for s in specs for n in s.student_names()})
         try:
@@ -52,10 +54,12 @@ def grade_submission(path: Path, specs: list[GradeSpec], *, seed: int, examples:
                                  "(a training loop or input() at the top level of a module?)") from None
         found, import_errors = loaded.get("found") or {}, loaded.get("errors") or {}
         skipped = loaded.get("skipped") or {}
+        notes = loaded.get("notes") or []
         while pending:
             gspec = pending[0]
             record["checks"].append(_grade_one(sandbox, gspec, found, import_errors, skipped, seed, examples,
                                                deadline=started + timeout))
+            notebooks.annotate(record["checks"][-1], gspec.student_names(), found)
             pending.pop(0)
     except SandboxError as exc:
         for gspec in pending:
@@ -63,7 +67,9 @@ def grade_submission(path: Path, specs: list[GradeSpec], *, seed: int, examples:
         record["status"] = exc.status
     finally:
         sandbox.close()  # first: the worker has exited (flushing its prints) and its pipes are drained
-        record["output"] = sandbox.output()
+        record["output"] = "\n".join(filter(None, [notebooks.notes_output(notes), sandbox.output()]))
+        if notes:
+            record["notes"] = notebooks.clean_notes(notes)
     record["score"] = round(sum(c["score"] for c in record["checks"]), 6)
     if record["status"] == "ok":
         record["status"] = _status(record["checks"])
@@ -71,7 +77,7 @@ def grade_submission(path: Path, specs: list[GradeSpec], *, seed: int, examples:
     return record
 
 
-def _grade_one(sandbox: Sandbox, gspec: GradeSpec, found: dict, import_errors: dict, skipped: dict, seed: int,
+def _grade_one(sandbox: Sandbox, gspec: GradeSpec, found: dict[str, Any], import_errors: dict[str, Any], skipped: dict[str, Any], seed: int,
                examples: int, *, deadline: float) -> dict[str, Any]:
     missing = [n for n in gspec.student_names() if n not in found]
     if missing:
@@ -98,7 +104,8 @@ def _grade_one(sandbox: Sandbox, gspec: GradeSpec, found: dict, import_errors: d
     spec_mistakes = [f.message for f in report.findings if f.kind is Kind.SPEC_ERROR]
     if spec_mistakes:  # the run exits 2: these results are not to be used
         return unrun_record(gspec, "spec-error", spec_mistakes[0])
-    out = _record(gspec, report, _file_name(found[gspec.backward or gspec.fn or ""].get("module")))
+    where = found.get(target_of(gspec))  # the worker's word: a dict, or anything
+    out = _record(gspec, report, _file_name(where.get("module") if isinstance(where, dict) else None))
     if report.ok and gspec.reference is not None:
         try:
             mismatch = _compare_with_reference(check, gspec, report)
@@ -135,7 +142,7 @@ def check_status(check: dict[str, Any]) -> str:
 
 def _gradebook_fields(gspec: GradeSpec) -> dict[str, Any]:
     """What every check record has, run or not: the spec's name, its points, the student function checked."""
-    return {"id": gspec.name, "name": gspec.name, "function": gspec.backward or gspec.fn,
+    return {"id": gspec.name, "name": gspec.name, "function": target_of(gspec),
             "points": gspec.points, "max_score": gspec.points, "required": gspec.required}
 
 
@@ -164,7 +171,7 @@ def unrun_record(gspec: GradeSpec, kind: str, message: str) -> dict[str, Any]:
     return record
 
 
-def _status(checks: list[dict]) -> str:
+def _status(checks: list[dict[str, Any]]) -> str:
     kinds = {f["kind"] for c in checks for f in c["findings"]}
     for status in ("spec-error", "import-error", "memory"):
         if status in kinds:
@@ -172,7 +179,7 @@ def _status(checks: list[dict]) -> str:
     return "ok" if all(c["ok"] for c in checks) else "failed"
 
 
-def _compare_with_reference(check, gspec: GradeSpec, report: Report, tries: int = 3) -> str | None:
+def _compare_with_reference(check: Any, gspec: GradeSpec, report: Report, tries: int = 3) -> str | None:
     """The student's forward must agree with the trusted one (a gradient check cannot tell)."""
     rng = np.random.default_rng(report.seed or 0)
     combos = check.space.combinations()

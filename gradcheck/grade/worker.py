@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from gradcheck.declare.calls import describe_exception
-from gradcheck.grade import wire
+from gradcheck.grade import notebooks, objects_worker, wire
 
 SKIP_FILES = {"conftest.py", "setup.py"}
 #: Characters of an error message kept.
@@ -59,14 +59,14 @@ def main(argv: list[str]) -> int:
             send(out_fd, {"error": {"kind": "error", "message": "the result could not be sent: " + _safe_str(reply)}})
 
 
-def _answer(request: dict, namespace: dict) -> dict:
+def _answer(request: dict[str, Any], namespace: dict[str, Any]) -> dict[str, Any]:
     try:
         return _reply(request, namespace)
     finally:
         _flush_output()
 
 
-def _reply(request: dict, namespace: dict) -> dict:
+def _reply(request: dict[str, Any], namespace: dict[str, Any]) -> dict[str, Any]:
     op = request.get("op")
     if op == "load":
         return _load(request["names"], namespace)
@@ -80,6 +80,8 @@ def _reply(request: dict, namespace: dict) -> dict:
         _, cache = _split_forward(result, request["outputs"], request["forward"])
         returned = namespace[request["backward"]](*request["upstream"], cache)
         return {"grads": _plain(returned, f"what {request['backward']} returned")}
+    if op in objects_worker.OPS:  # class layers and models: the student's object stays here
+        return objects_worker.answer(request, namespace, _plain)
     if op == "loss_and_grad":
         name = request["fn"]
         result = _call(namespace, name, request["args"])
@@ -99,7 +101,7 @@ def _flush_output() -> None:
             pass
 
 
-def _load(names: list[str], namespace: dict) -> dict:
+def _load(names: list[str], namespace: dict[str, Any]) -> dict[str, Any]:
     """Import the files that define ``names``; report what was found where.
 
     Files are imported from their path, under a private module name when their own
@@ -112,8 +114,8 @@ def _load(names: list[str], namespace: dict) -> dict:
     _print_promptly()
     here = Path.cwd()
     _submission_path_last(str(here))
-    found: dict[str, dict] = {}
-    errors: dict[str, dict] = {}
+    found: dict[str, dict[str, Any]] = {}
+    errors: dict[str, dict[str, Any]] = {}
     for path in _candidates(here):
         wanted = [n for n in names if n not in found and _defines(path, n)]
         if not wanted:
@@ -128,7 +130,9 @@ def _load(names: list[str], namespace: dict) -> dict:
             if callable(obj):
                 namespace[name] = obj
                 found[name] = {"module": path.name, "params": _params(obj)}
-    return {"found": found, "errors": errors, "skipped": _skipped(here, names, found)}
+    # Notebooks (.ipynb) are converted and run here, inside the sandbox: their JSON is the student's.
+    notes = notebooks.load_into(here, names, namespace, found, errors, _params)
+    return {"found": found, "errors": errors, "skipped": _skipped(here, names, found), "notes": notes}
 
 
 def _candidates(folder: Path) -> list[Path]:
@@ -136,7 +140,7 @@ def _candidates(folder: Path) -> list[Path]:
     return [p for p in files if not p.name.startswith("test_")] + [p for p in files if p.name.startswith("test_")]
 
 
-def _skipped(folder: Path, names: list[str], found: dict) -> dict[str, str]:
+def _skipped(folder: Path, names: list[str], found: dict[str, Any]) -> dict[str, str]:
     """Names only defined in a file that is never imported: the file's name is the problem."""
     skipped = {}
     for file_name in sorted(SKIP_FILES):
@@ -200,7 +204,7 @@ def _defines(path: Path, name: str) -> bool:
                      re.M) is not None
 
 
-def _params(obj) -> list[str]:
+def _params(obj: Any) -> list[str]:
     try:
         sig = inspect.signature(obj)
     except (TypeError, ValueError):
@@ -208,13 +212,13 @@ def _params(obj) -> list[str]:
     return [n for n, p in sig.parameters.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
 
-def _call(namespace: dict, name: str, args: list) -> Any:
+def _call(namespace: dict[str, Any], name: str, args: list[Any]) -> Any:
     if name not in namespace:
         raise NameError(f"{name} is not defined in the submission")
     return namespace[name](*args)
 
 
-def _split_forward(result: Any, outputs: int, name: str) -> tuple[list, Any]:
+def _split_forward(result: Any, outputs: int, name: str) -> tuple[list[Any], Any]:
     if not isinstance(result, tuple) or len(result) < outputs + 1:
         got = f"a tuple of {len(result)}" if isinstance(result, tuple) else type(result).__name__
         raise TypeError(f"{name} returned {got}; expected ({'out, ' * outputs}cache)")

@@ -24,7 +24,7 @@ MARKDOWN_OUTPUT = 2000
 __all__ = ["console_table", "write_json", "write_junit", "write_markdown", "write_gradescope", "cell"]
 
 
-def cell(check: dict) -> str:
+def cell(check: dict[str, Any]) -> str:
     """``ok``, ``WRONG b``, ``timeout`` ...: what a table shows for one check."""
     if check["ok"]:
         return "ok"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from types import ModuleType
+from types import CodeType, ModuleType
 from typing import Any
 
 from ..declare.functional import RETURNS_GRAD_ARGS, BackwardOf, Check, ReturnsGrad
@@ -81,7 +81,7 @@ def _used_by_checks(module: ModuleType, depth: int = 3) -> set[str]:
     return used
 
 
-def _global_names(code) -> set[str]:
+def _global_names(code: CodeType) -> set[str]:
     out = set(code.co_names)
     for const in code.co_consts:  # nested functions and lambdas
         if inspect.iscode(const):
@@ -124,7 +124,7 @@ def check_from_spec(module: ModuleType, name: str, spec: Mapping[str, Any]) -> C
     return check
 
 
-def _layer_from_spec(module: ModuleType, name: str, spec: dict) -> Check:
+def _layer_from_spec(module: ModuleType, name: str, spec: dict[str, Any]) -> Check:
     """A class: ``{"make": lambda d, rng: Linear(d.D, d.M, rng), **gc.layer arguments}``."""
     from ..declare.layers import LAYER_ARGS, LayerCheck
 
@@ -148,7 +148,7 @@ def _layer_from_spec(module: ModuleType, name: str, spec: dict) -> Check:
 _ARGS = tuple(RETURNS_GRAD_ARGS)
 
 
-def _decorator_args(spec: dict, name: str) -> dict:
+def _decorator_args(spec: dict[str, Any], name: str) -> dict[str, Any]:
     unknown = sorted(set(spec) - set(_ARGS))
     if unknown:
         raise SpecError(f"the spec for {name!r} has unknown keys {unknown}; known: forward, outputs, {', '.join(_ARGS)}")

@@ -18,6 +18,7 @@ nothing in a project that does not use gradcheck.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +121,7 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
     return CheckItem.from_parent(collector, name=check.name, check=check, obj=obj)
 
 
-_SEEN = pytest.StashKey[set]()
+_SEEN = pytest.StashKey[set[int]]()
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -148,7 +149,7 @@ def _implementation_module(path: Path, parent: pytest.Collector) -> pytest.Colle
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Attach a JSON-safe record to the report, so it reaches the xdist controller."""
     report = yield
     if call.when == "call":
@@ -157,15 +158,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             record["id"] = item.nodeid
             if getattr(item.check, "inferred", None):
                 record["inferred"] = dict(item.check.inferred)
-            report.gradcheck = record
+            # Extra attributes of a report travel with it to the xdist controller.
+            report.gradcheck = record  # type: ignore[attr-defined]
         elif isinstance(item, ImportErrorItem):
-            report.gradcheck = error_record(item)
+            report.gradcheck = error_record(item)  # type: ignore[attr-defined]
         elif isinstance(item, UndeclaredItem):
-            report.gradcheck_undeclared = undeclared_record(item)
+            report.gradcheck_undeclared = undeclared_record(item)  # type: ignore[attr-defined]
     return report
 
 
-def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, Any] | None:
     record = getattr(report, "gradcheck", None)
     if record and report.when == "call" and report.passed and record.get("ok"):
         errors = [p["max_rel_error"] for p in record["params"].values() if isinstance(p["max_rel_error"], float)]
