@@ -78,10 +78,11 @@ def check(
         Put half of the drawn values on a grid of halves (exact zeros, ties, round
         bounds), where non-smooth code has its kinks.
     mode : {"auto", "probe", "full"}
-        ``auto``: probes, then every entry of the reported example (bisection on
-        large parameters); ``probe``: probes and bisection only, about 4 forward
-        passes per tensor, no determinism or accumulation detectors; ``full``:
-        every entry of the reported example.
+        ``auto``: probes, then entry-by-entry confirmation and sweeps of the
+        reported example within a budget counted in forward+backward passes
+        (bisection beyond it); ``probe``: probes and bisection only, about 4
+        forward passes per tensor, no determinism or accumulation detectors;
+        ``full``: every entry of the reported example.
     rtol, atol : float, optional
         Torch's and jax's names: a difference ``|analytic - numeric| <= atol + rtol *
         |numeric|`` is a note (kind ``small-difference``), not a failure.  Without

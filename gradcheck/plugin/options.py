@@ -39,8 +39,9 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--gradcheck-nasty", dest="gradcheck_nasty", action="store_const", const="true",
                     help="put half of the drawn values on exact zeros, ties and round bounds (kinks)")
     group.addoption("--gradcheck-mode", dest="gradcheck_mode", choices=("auto", "probe", "full"), default=None,
-                    help="auto: probes, then every entry of small reported examples and bisection on large ones; "
-                         "probe: probes and bisection only; full: every entry of the reported example")
+                    help="auto: probes, then entry-by-entry confirmation and sweeps within a budget of a few "
+                         "forward+backward passes, bisection beyond it; probe: probes and bisection only; "
+                         "full: every entry of the reported example")
     group.addoption("--gradcheck-strict", dest="gradcheck_strict", action="store_const", const="true",
                     help="fail on any difference beyond the numeric error, even below the practical floor")
     group.addoption("--gradcheck-grade", dest="gradcheck_grade", metavar="SPEC",
