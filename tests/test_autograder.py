@@ -12,7 +12,8 @@ import pytest
 
 from gradcheck.grade.autograder import ROOT_ENV
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="grading runs its sandboxes on Linux")
+pytestmark = [pytest.mark.sandbox,
+              pytest.mark.skipif(sys.platform != "linux", reason="grading runs its sandboxes on Linux")]
 
 REFERENCE = """\
 import numpy as np

@@ -16,6 +16,8 @@ from procs import wait_for_line
 
 from gradcheck.grade import wire
 
+pytestmark = pytest.mark.sandbox  # starts real sandboxes: `pytest -m "not sandbox"` for a quick loop
+
 ASSIGNMENT = Path(__file__).resolve().parents[1] / "examples" / "assignment"
 SPEC = ASSIGNMENT / "assignment.py"
 SUBMISSIONS = ASSIGNMENT / "submissions"

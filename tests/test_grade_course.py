@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="grading runs its sandboxes on Linux")
+pytestmark = [pytest.mark.sandbox,
+              pytest.mark.skipif(sys.platform != "linux", reason="grading runs its sandboxes on Linux")]
 
 SPEC = """\
 import gradcheck as gc

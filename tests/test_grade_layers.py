@@ -9,7 +9,8 @@ import pytest
 import gradcheck as gc
 from gradcheck.errors import SpecError
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="grading runs its sandboxes on Linux")
+pytestmark = [pytest.mark.sandbox,
+              pytest.mark.skipif(sys.platform != "linux", reason="grading runs its sandboxes on Linux")]
 
 SPEC = """\
 import gradcheck as gc

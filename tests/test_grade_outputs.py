@@ -16,7 +16,8 @@ from procs import wait_for_line
 from gradcheck.grade import writers
 from gradcheck.grade.safetext import clean, markdown_cell, path_id, printable, xml_text
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="grading runs its sandboxes on Linux")
+pytestmark = [pytest.mark.sandbox,
+              pytest.mark.skipif(sys.platform != "linux", reason="grading runs its sandboxes on Linux")]
 
 #: Everything a submission can put into a message, an id or its output.
 HOSTILE = "lone \udcff and \ud800 surrogates, NUL\x00 ESC\x1b[2J BEL\x07 VT\x0b CR\r FFFE\ufffe | <script>x</script> &"

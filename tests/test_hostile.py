@@ -25,6 +25,8 @@ import pytest
 
 from gradcheck.grade import isolation
 
+pytestmark = pytest.mark.sandbox  # starts real sandboxes: `pytest -m "not sandbox"` for a quick loop
+
 MARKER = f"hostile-{uuid.uuid4().hex[:12]}"
 SECRET = f"sekrit-{uuid.uuid4().hex}"
 TIMEOUT = 8.0

@@ -11,7 +11,8 @@ nbformat = pytest.importorskip("nbformat")  # the [grade] extra; the [test] extr
 
 from gradcheck.grade import notebooks  # noqa: E402
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="grading runs its sandboxes on Linux")
+pytestmark = [pytest.mark.sandbox,
+              pytest.mark.skipif(sys.platform != "linux", reason="grading runs its sandboxes on Linux")]
 
 SPEC = """\
 import gradcheck as gc

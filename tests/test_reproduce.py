@@ -10,7 +10,8 @@ import pytest
 from gradcheck.errors import GradcheckError
 from gradcheck.grade.reproduce import parse_dims
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="grading runs its sandboxes on Linux")
+pytestmark = [pytest.mark.sandbox,
+              pytest.mark.skipif(sys.platform != "linux", reason="grading runs its sandboxes on Linux")]
 
 SPEC = """\
 import gradcheck as gc
