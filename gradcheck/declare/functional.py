@@ -523,7 +523,7 @@ def backward_of(
     where : callable, optional
         ``where(d) -> bool``: only configurations it accepts are drawn.
     ranges : dict, optional
-        ``name -> (low, high)``: the values drawn for an argument (default ``(-2, 2)``).
+        ``name -> (low, high)``: the values drawn for an argument (default ``(-1, 1)``).
     grads : dict, optional
         ``name -> key`` where a returned dict names a gradient other than ``name`` or
         ``"d" + name``.
@@ -596,7 +596,7 @@ def returns_grad(
     where : callable, optional
         ``where(d) -> bool``: only configurations it accepts are drawn.
     ranges : dict, optional
-        ``name -> (low, high)``: the values drawn for an argument (default ``(-2, 2)``).
+        ``name -> (low, high)``: the values drawn for an argument (default ``(-1, 1)``).
     grads : dict, optional
         ``name -> key`` where a returned dict names a gradient other than ``name`` or
         ``"d" + name``.

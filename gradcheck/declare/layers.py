@@ -441,7 +441,7 @@ def layer(
     where : callable, optional
         ``where(d) -> bool``: only configurations it accepts are drawn.
     ranges : dict, optional
-        ``input -> (low, high)``: the values drawn for an input (default ``(-2, 2)``).
+        ``input -> (low, high)``: the values drawn for an input (default ``(-1, 1)``).
     forward, backward : str or callable
         Method names, or functions ``(layer, *inputs)`` and ``(layer, dout)``.
     sign : {1, -1}
