@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import gradcheck as gc  # noqa: E402
-from gradcheck.declare.functional import get_check  # noqa: E402
+from gradcheck.declare.check import get_check  # noqa: E402
 from reference_models import conv as conv_ref  # noqa: E402
 from reference_models import rnn_layers  # noqa: E402
 

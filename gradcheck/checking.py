@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 from hypothesis.database import ExampleDatabase
 
+from .declare.check import Check, get_check
 from .declare.dims import Dims
 from .declare.fixed import given_inputs
-from .declare.functional import Check, get_check
 from .declare.layers import ModelCheck
 from .engine.example import MODES, Outcome, measure, parameter_shapes
 from .engine.search import Search, Timeout, search, search_one, time_limit

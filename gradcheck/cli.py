@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from . import __version__
 from .checking import check, check_at
 from .declare.calls import describe_exception
-from .declare.functional import get_check
+from .declare.check import get_check
 from .errors import GradcheckError
 from .userfiles import ImportFailed, import_file
 

@@ -133,7 +133,7 @@ def test_a_tensor_confirmed_by_the_search_is_not_swept_again():
         db[3] *= 2.0
         return dout @ w.T, x.T @ dout, db
 
-    from gradcheck.declare.functional import get_check
+    from gradcheck.declare.check import get_check
 
     chk = get_check(affine_backward)
     replay = chk.build(chk.space.at({"N": 2, "D": 3, "M": M}), 0, lambda s: None)
@@ -238,7 +238,7 @@ def test_full_mode_does_not_measure_located_entries_again():
         dw.flat[bad] += 0.5
         return dout @ w.T, dw, dout.sum(axis=0)
 
-    from gradcheck.declare.functional import get_check
+    from gradcheck.declare.check import get_check
 
     chk = get_check(affine_backward)
     w_drawn.append(chk.build(chk.space.at({"N": 2, "D": D, "M": M}), 0, lambda s: None).params["w"].copy())

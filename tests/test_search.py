@@ -7,7 +7,7 @@ from gradcheck.reference_models.conv import conv_backward_naive, conv_forward_na
 from hypothesis import strategies as st
 
 import gradcheck as gc
-from gradcheck.declare.functional import get_check
+from gradcheck.declare.check import get_check
 
 # The zoo's naive conv, declared again here with wider stride and padding ranges.
 CONV = dict(

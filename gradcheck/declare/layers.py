@@ -26,6 +26,7 @@ from ..errors import SpecError
 from ..findings import Finding, Kind, UserError
 from .args import ArgSpec, FromStrategy, as_argspec
 from .calls import call_user, name_of, real_output
+from .check import Check, Draw, F, attach, caller_globals, keyword_defaults, parameter_names
 from .dims import (
     DEFAULT_VALUE_RANGE,
     Dims,
@@ -35,7 +36,6 @@ from .dims import (
     draw_values,
 )
 from .fixed import override
-from .functional import Check, Draw, F, attach, caller_globals, keyword_defaults, parameter_names
 from .problem import Problem
 
 __all__ = ["layer", "model", "LayerCheck", "ModelCheck", "LAYER_ARGS"]

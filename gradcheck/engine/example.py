@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from ..declare.check import Check
 from ..declare.dims import Dims
-from ..declare.functional import Check
 from ..declare.problem import Problem, read_gradients
 from ..findings import Finding, Kind, UserError
 from . import detectors, locations

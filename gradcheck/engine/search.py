@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from hypothesis.database import ExampleDatabase
 from hypothesis.errors import Flaky, Unsatisfiable
 
-from ..declare.functional import Check
+from ..declare.check import Check
 from ..errors import SpecError
 from ..findings import Finding
 from .example import Outcome, evaluate

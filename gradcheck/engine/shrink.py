@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from ..declare.functional import Check
+from ..declare.check import Check
 from ..errors import SpecError
 from .example import Outcome
 from .verdict import WRONG

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from ..declare.check import Draw
 from ..declare.dims import Dims, DimSpace
-from ..declare.functional import Draw
 from ..declare.layers import LAYER_ARGS, LayerCheck, ModelCheck, parse_path
 from ..declare.problem import Problem
 from ..errors import SpecError

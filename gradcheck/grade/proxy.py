@@ -13,9 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from ..declare.check import Draw
 from ..declare.dims import Dims
-from ..declare.functional import BackwardOf, Declared, Draw, ReturnsGrad, weighted_sum
+from ..declare.functional import BackwardOf, ReturnsGrad, weighted_sum
 from ..declare.problem import Problem
+from ..declare.signature import Declared
 from ..findings import UserError
 from .assignment import CHECK_ARGS, GradeSpec
 from .sandbox import Sandbox

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..declare.functional import Check
+from ..declare.check import Check
 from ..errors import GradcheckError
 from .assignment import GradeSpec
 from .speccheck import declared_check

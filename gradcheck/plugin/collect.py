@@ -18,7 +18,8 @@ from contextlib import contextmanager
 from types import CodeType, ModuleType
 from typing import Any
 
-from ..declare.functional import RETURNS_GRAD_ARGS, BackwardOf, Check, ReturnsGrad
+from ..declare.check import Check
+from ..declare.functional import RETURNS_GRAD_ARGS, BackwardOf, ReturnsGrad
 from ..errors import SpecError
 
 __all__ = ["declared_checks", "inferred_checks", "check_from_spec"]

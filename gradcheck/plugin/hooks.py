@@ -110,7 +110,7 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
         return None
     if check is None or not isinstance(collector, pytest.Module):
         return None
-    from ..declare.functional import Check
+    from ..declare.check import Check
 
     if not isinstance(check, Check) or check.declared_in is not vars(collector.obj):
         return None

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from ..declare.functional import Check
+from ..declare.check import Check
 from ..errors import SpecError
 from ..findings import UserError
 from .hints import DIM_CLAIM, factor_of
