@@ -353,3 +353,14 @@ def test_a_users_folder_named_gradcheck_keeps_its_file_and_line(tmp_path):
     module = import_file(folder / "layers.py")
     report = gc.check(module.scale_backward, seed=0)
     assert "ValueError: not yet (layers.py:6, in scale_backward)" in report.errors[0]
+
+
+def test_a_problem_whose_source_names_a_loss_method_still_reads_its_gradients():
+    # source= is the user's text: "Net.loss()" names where the gradients come from, not the loss closure.
+    @gc.problem(dims={"N": (1, 3)})
+    def make(d, rng):
+        w = rng.standard_normal(d.N)
+        return gc.Problem({"w": w}, lambda: float(np.sum(w ** 2)), lambda: {"w": 2 * w}, source="Net.loss()")
+
+    report = gc.check(make, seed=0, examples=5)
+    assert report.ok, report

@@ -193,19 +193,23 @@ class ProblemFactory(Check):
             raise UserError(Kind.ERROR, f"{self.name} must return gc.Problem(...), got {type(built).__name__}")
         built.source = built.source or f"{self.name}'s grads()"
         # The closures are the user's code: an exception in them is a finding naming file:line.
-        built.loss = _guarded(built.loss, f"{self.name}'s loss()")
-        built.grads = _guarded(built.grads, built.source)
+        built.loss = _guarded(built.loss, f"{self.name}'s loss()", loss=True)
+        built.grads = _guarded(built.grads, built.source, loss=False)
         return built
 
 
-def _guarded(fn: Callable[[], Any], label: str) -> Callable[[], Any]:
-    """``fn`` called through :func:`call_user`, once (a Problem built twice is wrapped once)."""
+def _guarded(fn: Callable[[], Any], label: str, *, loss: bool) -> Callable[[], Any]:
+    """``fn`` called through :func:`call_user`, once (a Problem built twice is wrapped once).
+
+    ``loss``: ``fn`` is the loss closure, whose value must be a real number (the label
+    is the user's own ``source=`` text for the gradients, so it cannot tell which is which).
+    """
     if getattr(fn, "__gradcheck_guarded__", False):
         return fn
 
     def call() -> Any:
         value = call_user(fn, (), label)
-        if label.endswith("loss()") and not isinstance(value, int):
+        if loss and not isinstance(value, int):
             real_output(value, f"the value of {label}")  # complex or object losses: say so
         return value
 
