@@ -263,3 +263,13 @@ def test_plain_text_stays_the_fallback(bias_report):
     printer = Printer()
     bias_report._repr_pretty_(printer, cycle=False)
     assert printer.parts == [str(bias_report)] and "WRONG" in printer.parts[0] and "<" not in printer.parts[0]
+
+
+def test_a_passing_reports_headline_says_what_the_text_says():
+    import html
+
+    report = gc.check(affine.affine_backward, seed=0)
+    text_headline = str(report).splitlines()[0]
+    page = report._repr_html_()
+    assert "last at" not in page
+    assert html.escape(text_headline.split("ok (", 1)[1].rstrip(")")) in page

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..findings import Kind
+from .render import format_dims, passed_summary
 
 __all__ = ["STYLE", "heatmap", "page", "render_checks_page", "render_class_page", "render_fragment", "render_report"]
 
@@ -136,16 +137,13 @@ def _param_badge(p: Record) -> str:
     return _badge(text, tone) + _e(extra)
 
 
-def _dims(config: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in config.items()) or "(no dims)"
-
-
 def _headline(record: Record) -> str:
     name = _e(record.get("name", record.get("id", "?")))
-    dims = _e(_dims(record.get("config", {})))
+    dims = _e(format_dims(record.get("config", {})))
     examples = record.get("examples", 0)
     if record.get("ok"):
-        return f"{name}: {_badge('ok', 'ok')} ({examples} examples, last at {dims})"
+        summary = passed_summary(examples, record.get("config", {}), record.get("largest", {}))
+        return f"{name}: {_badge('ok', 'ok')} ({_e(summary)})"
     if "expected_failure" in record:
         verdict = _badge("FAILED (expected)", "warn")
     else:
@@ -247,7 +245,7 @@ def _findings(record: Record) -> str:
     for f in record.get("findings") or []:
         if f.get("kind") == "mismatch":
             continue
-        where = f" (seen at {_dims(f['config'])})" if f.get("config") else ""
+        where = f" (seen at {format_dims(f['config'])})" if f.get("config") else ""
         items.append(f"<li><strong>{_e(f.get('kind', '?'))}</strong>: {_e(f.get('message', ''))}{_e(where)}</li>")
     shown = {f.get("message") for f in record.get("findings") or []}
     items += [f"<li><strong>error</strong>: {_e(m)}</li>" for m in record.get("errors") or [] if m not in shown]

@@ -7,11 +7,12 @@ the grader's tables.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 from ..findings import Finding, Kind
 from .model import ParamReport, Report
 
-__all__ = ["render", "headline", "param_table", "verdict_text", "entry_lines", "format_finding"]
+__all__ = ["render", "headline", "passed_summary", "format_dims", "param_table", "verdict_text", "entry_lines", "format_finding"]
 
 #: Worst entries listed per wrong parameter in ``str(report)``.
 SHOWN_ENTRIES = 5
@@ -30,14 +31,24 @@ def render(report: Report, *, verbose: bool = False) -> list[str]:
     return lines
 
 
+def format_dims(config: Mapping[str, int]) -> str:
+    """``N=2, D=1``, or ``(no dims)``."""
+    return ", ".join(f"{k}={v}" for k, v in config.items()) or "(no dims)"
+
+
+def passed_summary(examples: int, shown: Mapping[str, int], largest: Mapping[str, int]) -> str:
+    """``50 examples, largest at ...; worst error at ..., shown``: what a passing check covered."""
+    dims = format_dims(shown)
+    if examples <= 1 or not largest or dict(largest) == dict(shown):
+        where = f"at {dims}" if examples <= 1 else f"largest and worst at {dims}"
+        return f"{examples} example{'s' * (examples != 1)}, {where}"
+    return f"{examples} examples, largest at {format_dims(largest)}; worst error at {dims}, shown"
+
+
 def headline(report: Report) -> str:
-    dims = ", ".join(f"{k}={v}" for k, v in report.config.items()) or "(no dims)"
+    dims = format_dims(report.config)
     if report.ok:
-        if report.examples <= 1 or not report.largest or report.largest == report.config:
-            where = f"at {dims}" if report.examples <= 1 else f"largest and worst at {dims}"
-            return f"{report.name}: ok ({report.examples} example{'s' * (report.examples != 1)}, {where})"
-        largest = ", ".join(f"{k}={v}" for k, v in report.largest.items())
-        return f"{report.name}: ok ({report.examples} examples, largest at {largest}; worst error at {dims}, shown)"
+        return f"{report.name}: ok ({passed_summary(report.examples, report.config, report.largest)})"
     if report.examples == 1:
         return f"{report.name}: FAILED at {dims}"
     return f"{report.name}: FAILED at {dims} (smallest failing of {report.examples} examples)"
