@@ -221,9 +221,6 @@ def _guarded(fn: Callable[[], Any], label: str, *, loss: bool) -> Callable[[], A
 # ------------------------------------------------------------------ decorators
 
 
-# ------------------------------------------------------------------ decorators
-
-
 def backward_of(
     forward: Callable[..., Any],
     *,

@@ -386,7 +386,6 @@ def infer_pair(module: ModuleType | None, forward: Callable[..., Any], backward:
 def _inferred(name: str, kind: str, line: int, text: str, source: str, check: Any) -> Inferred:
     check.reject_invalid = True  # configurations the forward rejects are invalid inputs, not bugs
     check.inferred = {"source": source, "declaration": text}
-    check.declared_in = None
     return Inferred(name, kind, line, text, source, check)
 
 

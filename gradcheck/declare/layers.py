@@ -194,15 +194,12 @@ class LayerCheck(Check):
         inputs = {n: draw_values(rng, self.ranges[n][0], self.ranges[n][1], s.resolve(dims), nasty=nasty)
                   for n, s in self.inputs.items()}
         override(self, inputs)  # check_at(inputs=...): the user's own arrays
-        state: dict[str, Any] = {}
         notes: list[Finding] = []
 
         def run_forward() -> np.ndarray:
             params.sync()
             given = {n: v.copy() for n, v in inputs.items()}
-            out = self._run_forward(obj, given, dims, label)
-            state["given"] = given
-            return out
+            return self._run_forward(obj, given, dims, label)
 
         first = run_forward()
         upstream = rng.standard_normal(first.shape)

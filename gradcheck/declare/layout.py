@@ -75,12 +75,6 @@ class Layout:
     def all_user_names(self) -> list[str]:
         return [n for arg in self.args for n in self.user_names(arg)]
 
-    def report_names(self, user_name: str) -> list[str]:
-        """The parameters a report shows for one returned gradient."""
-        if user_name in self.unrolled:
-            return list(self.unrolled[user_name].pieces)
-        return [user_name]
-
     def dim_names(self) -> dict[str, None]:
         used: dict[str, None] = {}
         for shape in self._shapes():
