@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import os
 import signal
 import sys
 import time
@@ -29,7 +28,7 @@ from .checking import check, check_at
 from .declare.calls import describe_exception
 from .declare.check import get_check
 from .errors import GradcheckError
-from .userfiles import ImportFailed, import_file
+from .userfiles import ImportFailed, import_file, write_atomically
 
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -248,7 +247,7 @@ def _finish(result: dict[str, Any], args: argparse.Namespace) -> int:
     outputs = [(table, None, "the console table"), (writers.write_json, args.json, "--json"),
                (writers.write_junit, args.junitxml, "--junitxml"), (writers.write_markdown, args.summary, "--summary"),
                (writers.write_gradescope, args.gradescope, "--gradescope"),
-               (lambda result, path: _write_html(path, "class", result), args.html, "--html")]
+               (_write_dashboard, args.html, "--html")]
     with _deferred_interrupts() as interrupts:
         failed = _write_outputs(result, outputs)
         failed += _stamp_isolation(args, result)
@@ -375,7 +374,7 @@ def _demo(args: argparse.Namespace) -> int:
     total = time.perf_counter() - started
     print(f"{len(DEMO)} checks in {total:.1f} s; {len(DEMO) - surprises} verdicts as expected")
     if args.html:
-        _write_html(args.html, "demo", {"seed": args.seed, "checks": records})
+        _write_demo_page(args.html, {"seed": args.seed, "checks": records})
     return 1 if surprises else 0
 
 
@@ -395,16 +394,20 @@ def _larger_picture(target: Any, name: str, seed: int) -> list[dict[str, Any]]:
              "description": "the same bug at the largest dims of its ranges, to show its pattern"}]
 
 
-def _write_html(path: Path, kind: str, data: dict[str, Any]) -> None:
-    """The class dashboard or the page of the demo's reports (gradcheck.report.html)."""
-    from .report.html import render_checks_page, render_class_page
+def _write_dashboard(result: dict[str, Any], path: Path) -> None:
+    """The class dashboard, as one of the grader's outputs (its errors are said once, by _write_outputs)."""
+    from .report.html import render_class_page
 
-    text = render_class_page(data) if kind == "class" else render_checks_page(data, title="gradcheck demo")
-    try:  # atomically, like the other results files: never half a page under the final name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
+    write_atomically(path, render_class_page(result))
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def _write_demo_page(path: Path, data: dict[str, Any]) -> None:
+    """The demo's reports as one page, the bugs as pictures (gradcheck.report.html)."""
+    from .report.html import render_checks_page
+
+    try:
+        write_atomically(path, render_checks_page(data, title="gradcheck demo"))
     except OSError as exc:
         raise GradcheckError(f"could not write --html {path}: {exc.strerror or exc}") from None
     print(f"wrote {path}", file=sys.stderr)

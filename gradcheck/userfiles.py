@@ -1,4 +1,4 @@
-"""Importing users' files the way their own code would import them.
+"""Users' files: importing them the way their own code would, and writing results files.
 
 :func:`import_file` imports ``layers.py`` so that its sibling imports (``from layers
 import ...``) and a package's relative imports work, and so that two files of the
@@ -9,6 +9,7 @@ The plugin, the command line and the grader's spec loading all use it.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from types import ModuleType
 
 from .declare.calls import describe_exception
 
-__all__ = ["ImportFailed", "import_file"]
+__all__ = ["ImportFailed", "import_file", "write_atomically"]
 
 
 class ImportFailed(Exception):
@@ -99,3 +100,14 @@ def _lives_in(module: ModuleType | None, root: Path) -> bool:
     except ValueError:
         return False
     return True
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` so that a reader never sees half a file under its name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 from ..findings import Kind
+from ..userfiles import write_atomically
 from .safetext import clean, clean_data, markdown_cell, printable, xml_text
 
 #: Characters of a submission's printed output shown in the Markdown summary (CI pages are limited).
@@ -76,23 +76,13 @@ def _points(value: float) -> str:
     return f"{round(value, 2):g}"
 
 
-def _atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
 def _json(data: Any) -> str:
     return json.dumps(clean_data(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def write_json(result: dict[str, Any], path: Path) -> None:
     """The full results: run settings, the checks, one record per submission."""
-    _atomic(path, _json(result))
+    write_atomically(path, _json(result))
 
 
 def write_junit(result: dict[str, Any], path: Path) -> None:
@@ -111,7 +101,7 @@ def write_junit(result: dict[str, Any], path: Path) -> None:
         if sub.get("output"):
             ET.SubElement(suite, "system-out").text = sub["output"]
     ET.indent(suites)
-    _atomic(path, ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n")
+    write_atomically(path, ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n")
 
 
 def write_markdown(result: dict[str, Any], path: Path) -> None:
@@ -131,7 +121,7 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
     lines += ["", f"{len(result['submissions'])} submissions, graded in {result['time']:.1f} s; "
                   f"total {_points(total)}/{_points(possible)}."]
     lines += _markdown_details(raw)
-    _atomic(path, "\n".join(lines) + "\n")
+    write_atomically(path, "\n".join(lines) + "\n")
 
 
 def _markdown_details(result: dict[str, Any]) -> list[str]:
@@ -172,4 +162,4 @@ def write_gradescope(result: dict[str, Any], path: Path) -> None:
     } for check in sub["checks"]]
     data = {"score": sub["score"], "max_score": sub["max_score"], "execution_time": sub.get("time", 0.0),
             "tests": tests, "output": sub.get("output", "")[:8000]}
-    _atomic(path, _json(data))
+    write_atomically(path, _json(data))

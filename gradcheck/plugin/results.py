@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ..findings import Kind
+from ..userfiles import write_atomically
 from .items import ImportErrorItem, UndeclaredItem
 from .options import Options
 
@@ -89,19 +88,13 @@ class Results:
             "not_checked": [self.undeclared[k] for k in sorted(self.undeclared)],
         }
         if self.options.json is not None:
-            _write(self.options.json, json.dumps(data, indent=2) + "\n")
+            write_atomically(self.options.json, json.dumps(data, indent=2) + "\n")
         if self.options.html is not None:  # the same data, drawn (gradcheck.report.html)
             from ..report.html import render_checks_page
 
-            _write(self.options.html, render_checks_page(data))
+            write_atomically(self.options.html, render_checks_page(data))
 
 
-def _write(path: Path, text: str) -> None:
-    """Atomically: a reader never sees half a file under the final name."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
 
 
 def _what_failed(record: dict[str, Any]) -> str:
