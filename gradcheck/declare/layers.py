@@ -38,7 +38,7 @@ from .dims import (
 from .fixed import override
 from .problem import Problem
 
-__all__ = ["layer", "model", "LayerCheck", "ModelCheck", "LAYER_ARGS"]
+__all__ = ["layer", "model", "signed", "LayerCheck", "ModelCheck", "LAYER_ARGS"]
 
 #: Where a layer keeps the gradient of attribute ``W``, tried in this order.
 GRADIENT_NAMES = ("d{}", "{}_grad", "grad_{}", "d_{}", "{}grad", "grad{}")
@@ -234,7 +234,7 @@ class LayerCheck(Check):
                 if path in stepped:
                     notes.append(Finding(Kind.MUTATION, _optimizer_text(method, path, stepped[path]), [path],
                                          site=path))
-                out[path] = _signed(buffer, self.sign)
+                out[path] = signed(buffer, self.sign)
                 if isinstance(buffer, np.ndarray):
                     buffers.append(buffer)
             if self.inputs:
@@ -334,10 +334,14 @@ def _stepped(obj: Any, name: str, array: np.ndarray, old: np.ndarray) -> bool:
     return now is not array or not np.array_equal(now, old)
 
 
-def _signed(grad: Any, sign: int) -> Any:
+def signed(grad: Any, sign: int) -> Any:
+    """The gradient a layer that stores ``sign * dL/dW`` means (``sign=-1``: it stores the negative)."""
     if sign == 1 or grad is None:
         return grad
-    return -np.asarray(grad, dtype=np.float64)
+    try:
+        return -np.asarray(grad, dtype=np.float64)
+    except (TypeError, ValueError):  # not numbers: reading the gradients says what it is
+        return grad
 
 
 def _gradient_name(obj: Any, path: str) -> str | None:

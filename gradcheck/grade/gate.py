@@ -13,6 +13,7 @@ from typing import Any
 from ..errors import SpecError
 from .assignment import GradeSpec
 from .speccheck import spec_problems
+from .writers import points
 
 __all__ = ["gate_problems", "solution_problems", "spec_errors"]
 
@@ -44,7 +45,7 @@ def solution_problems(solution: Path, specs: list[GradeSpec], *, seed: int, exam
     if not (solution.is_dir() or (solution.is_file() and solution.suffix in (".py", ".ipynb"))):
         raise SpecError(f"--solution {solution}: no such folder, .py file or .ipynb notebook")
     record = grade_submission(solution, specs, seed=seed, examples=examples, timeout=timeout, memory_mb=memory_mb)
-    return [f"the solution {solution} gets {_points(c['score'])}/{_points(c['max_score'])} on {c['name']}: "
+    return [f"the solution {solution} gets {points(c['score'])}/{points(c['max_score'])} on {c['name']}: "
             f"{c['status']}: {_first_error(c)}" for c in record["checks"] if c["score"] < c["max_score"]]
 
 
@@ -60,7 +61,3 @@ def _first_error(check: dict[str, Any]) -> str:
         return str(errors[0])
     lines = str(check.get("table", "")).splitlines()
     return " / ".join(line.strip() for line in lines[1:4]) if len(lines) > 1 else "failed"
-
-
-def _points(value: float) -> str:
-    return f"{round(value, 2):g}"

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..declare.check import Draw
 from ..declare.dims import Dims, DimSpace
-from ..declare.layers import LAYER_ARGS, LayerCheck, ModelCheck, parse_path
+from ..declare.layers import LAYER_ARGS, LayerCheck, ModelCheck, parse_path, signed
 from ..declare.problem import Problem
 from ..errors import SpecError
 from ..findings import Finding, Kind, UserError
@@ -219,7 +219,7 @@ class RemoteLayer(_Remote, LayerCheck):
                 raise UserError(Kind.NOT_IMPLEMENTED, f"{label}.backward left no gradient for {path[:200]} "
                                                       f"(looked for {str(tried)[:200]})", [path[:200]])
             buffers = _mapping(reply.get("buffers"))
-            out: dict[str, Any] = {p: _sign(buffers.get(p), self.sign) for p in params}
+            out: dict[str, Any] = {p: signed(buffers.get(p), self.sign) for p in params}
             if self.inputs:
                 out.update(self._input_gradients(reply.get("returned"), label))
             return out
@@ -286,7 +286,3 @@ def _mapping(value: Any) -> dict[str, Any]:
     return {str(k): v for k, v in value.items()} if isinstance(value, dict) else {}
 
 
-def _sign(grad: Any, sign: int) -> Any:
-    if sign == 1 or not isinstance(grad, np.ndarray):
-        return grad
-    return -np.asarray(grad, dtype=np.float64)

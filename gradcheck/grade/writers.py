@@ -47,13 +47,13 @@ def console_table(result: dict[str, Any], *, verbose: bool = False) -> str:
     for sub in result["submissions"]:
         by_name = {c["id"]: c for c in sub["checks"]}
         rows.append([sub["id"], *(cell(by_name[n]) if n in by_name else "-" for n in names),
-                     f"{_points(sub['score'])}/{_points(sub['max_score'])}", sub["status"]])
+                     f"{points(sub['score'])}/{points(sub['max_score'])}", sub["status"]])
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     total = sum(s["score"] for s in result["submissions"])
     possible = sum(s["max_score"] for s in result["submissions"])
     lines.append(f"{len(result['submissions'])} submissions graded in {result['time']:.1f} s; "
-                 f"total {_points(total)}/{_points(possible)}" + ("; INTERRUPTED" if result.get("interrupted") else ""))
+                 f"total {points(total)}/{points(possible)}" + ("; INTERRUPTED" if result.get("interrupted") else ""))
     if verbose:
         lines += _details(result)
     return "\n".join(lines)
@@ -66,12 +66,12 @@ def _details(result: dict[str, Any]) -> list[str]:
         for check in sub["checks"]:
             if not check["ok"]:
                 lines += ["", f"== {sub['id']}: {check['name']} ({check.get('status', 'failed')}, "
-                              f"{_points(check['score'])}/{_points(check.get('max_score', check['points']))})"]
+                              f"{points(check['score'])}/{points(check.get('max_score', check['points']))})"]
                 lines += ["  " + line for line in str(check["table"]).splitlines()]
     return lines
 
 
-def _points(value: float) -> str:
+def points(value: float) -> str:
     """Scores as every table shows them, cells and totals alike: at most two decimals."""
     return f"{round(value, 2):g}"
 
@@ -115,11 +115,11 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
         cells = [(":white_check_mark:" if by_name[n]["ok"] else f":x: {cell(by_name[n])}") if n in by_name else "-"
                  for n in names]
         lines.append(f"| {sub['id']} | " + " | ".join(cells)
-                     + f" | {_points(sub['score'])}/{_points(sub['max_score'])} | {sub['status']} |")
+                     + f" | {points(sub['score'])}/{points(sub['max_score'])} | {sub['status']} |")
     total = sum(s["score"] for s in result["submissions"])
     possible = sum(s["max_score"] for s in result["submissions"])
     lines += ["", f"{len(result['submissions'])} submissions, graded in {result['time']:.1f} s; "
-                  f"total {_points(total)}/{_points(possible)}."]
+                  f"total {points(total)}/{points(possible)}."]
     lines += _markdown_details(raw)
     write_atomically(path, "\n".join(lines) + "\n")
 
@@ -136,7 +136,7 @@ def _markdown_details(result: dict[str, Any]) -> list[str]:
             printed = str(sub["output"])
             cut = printed[:MARKDOWN_OUTPUT] + (" [...]" if len(printed) > MARKDOWN_OUTPUT else "")
             text += "\n\nwhat it printed:\n" + cut
-        summary = f"{sub['id']}: {_points(sub['score'])}/{_points(sub['max_score'])}, {sub['status']}"
+        summary = f"{sub['id']}: {points(sub['score'])}/{points(sub['max_score'])}, {sub['status']}"
         lines += ["", f"<details><summary>{_html(summary)}</summary>", "", f"<pre>{_html(text)}</pre>", "",
                   "</details>"]
     return lines
