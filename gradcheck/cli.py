@@ -422,6 +422,8 @@ def _check(args: argparse.Namespace) -> int:
     failed = 0
     for spec in args.targets:
         if "::" not in spec and spec.endswith(".py"):
+            if args.at is not None or args.spec:
+                raise GradcheckError(f"--at and --spec check one function: name it, as in {spec}::affine_backward")
             failed += _check_file(Path(spec), args)
             continue
         target = _load(spec, specs)

@@ -39,3 +39,10 @@ def test_undeclared_target_says_which_decorator_to_add(tmp_path, capsys):
     (tmp_path / "plain.py").write_text("def affine_backward(dout, cache):\n    pass\n")
     assert main(["check", f"{tmp_path / 'plain.py'}::affine_backward"]) == 2
     assert "@gc.backward_of" in capsys.readouterr().err
+
+
+def test_at_on_a_whole_file_is_refused_instead_of_ignored(tmp_path, capsys):
+    layers = tmp_path / "layers.py"
+    layers.write_text("def relu_forward(x):\n    return x, x\n")
+    assert main(["check", str(layers), "--at", "N=1"]) == 2
+    assert "--at and --spec check one function" in capsys.readouterr().err
