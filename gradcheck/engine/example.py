@@ -93,9 +93,9 @@ class Analytic:
     loss: CountingLoss
     f0: float
     grads: dict[str, np.ndarray]
+    budget: Budget  # what per-entry work may cost at this example
     eps: float = EPS  # machine epsilon of the precision the user's code computes in
     origins: dict[str, np.ndarray] = field(default_factory=dict)  # the parameters at the drawn point
-    budget: Budget | None = None
 
 
 def analytic_phase(problem: Problem, outcome: Outcome, *, detectors_on: bool = True) -> Analytic | None:
@@ -124,7 +124,7 @@ def analytic_phase(problem: Problem, outcome: Outcome, *, detectors_on: bool = T
     outcome.add(note)
     if not detectors_on:  # probe mode: one forward and one backward, nothing more
         grads = {n: np.asarray(g, dtype=np.float64) for n, g in gradients.values.items()}
-        return Analytic(loss, f0, grads, eps, saved, budget)
+        return Analytic(loss, f0, grads, budget, eps, saved)
     again = loss()
     random = detectors.nondeterminism(problem, f0, again)
     if random is not None:
@@ -136,7 +136,7 @@ def analytic_phase(problem: Problem, outcome: Outcome, *, detectors_on: bool = T
     # a second backward (with a forward): the quicker one is the floor
     budget.backward_seconds = min(budget.backward_seconds, cpu_seconds() - start)
     outcome.add(note)
-    return Analytic(loss, f0, kept, eps, saved, budget)
+    return Analytic(loss, f0, kept, budget, eps, saved)
 
 
 def _backward_writes(problem: Problem, loss: CountingLoss, outcome: Outcome, after_backward: locations.State,
@@ -205,7 +205,7 @@ def _mark_first_loss(problem: Problem, ran: list[bool]) -> None:
 
 def _cleared_jointly(outcome: Outcome, problem: Problem, analytic: Analytic, seed: int) -> bool:
     """When probing tensor by tensor is costly: one probe through all; True if it cleared them all."""
-    if analytic.budget is None or not analytic.budget.joint(len(analytic.grads)):
+    if not analytic.budget.joint(len(analytic.grads)):
         return False
     excludes = {name: clipped_entries(grad, problem.clip) for name, grad in analytic.grads.items()}
     result = probe_joint(analytic.loss, problem.params, analytic.grads, f0=analytic.f0, eps=analytic.eps,
@@ -224,8 +224,7 @@ def _judge(outcome: Outcome, name: str, param: np.ndarray, grad: np.ndarray, ana
     clipped = clipped_entries(grad, clip)
     result = probe_param(analytic.loss, param, grad, f0=analytic.f0, eps=analytic.eps, rng=rng, exclude=clipped,
                          origin=analytic.origins.get(name))
-    budget = analytic.budget
-    if result.status != OK and outcome.mode != "probe" and (budget is None or budget.confirm(param.size)):
+    if result.status != OK and outcome.mode != "probe" and analytic.budget.confirm(param.size):
         # A probe through several exact kinks (ReLU zeros, pooling ties) can
         # disagree with a valid sub-gradient; only single entries can tell
         # a kink from a bug, so a disagreement is confirmed entry by entry.
@@ -304,7 +303,7 @@ def _by_size(outcome: Outcome, analytic: Analytic) -> list[str]:
 def _sweep_wanted(outcome: Outcome, analytic: Analytic, name: str) -> bool:
     if outcome.mode == "full":
         return True
-    if outcome.mode != "auto" or outcome.probes.get(name) != OK or analytic.budget is None:
+    if outcome.mode != "auto" or outcome.probes.get(name) != OK:
         return False
     return analytic.budget.sweep(math.prod(outcome.shapes[name]))
 
