@@ -4,12 +4,12 @@
   item, next to the module's ordinary tests.
 - ``--gradcheck PATH...`` (or the ini key ``gradcheck_paths``) imports
   implementation modules (``layers.py``) and collects the checks they declare,
-  checks the undeclared ``X_forward``/``X_backward`` pairs a spec is given for,
-  and lists the others as found but not checked, with the line to add.
-- Options ``--gradcheck-examples/-seed/-timeout/-json/-html/-spec/-ci/-nasty/-mode``,
-  each also an ini key (:mod:`.pytest_options`); the marker
-  ``@pytest.mark.gradcheck(examples=..., seed=..., timeout=..., nasty=..., mode=...)``.
-- Items in :mod:`.pytest_items`; the summary and JSON file in :mod:`.pytest_results`.
+  checks undecorated code whose shapes its docstrings or annotations say (or that a
+  spec declares), and lists the rest as not checked, with the declaration to add.
+- Options ``--gradcheck-examples/-seed/-timeout/-json/-html/-spec/-ci/-nasty/-mode/-strict``,
+  each also an ini key (:mod:`.options`); the marker ``@pytest.mark.gradcheck(examples=...,
+  seed=..., timeout=..., nasty=..., mode=..., rtol=..., atol=..., eps=..., strict=...)``.
+- Items in :mod:`.items`; the summary, JSON and HTML files in :mod:`.results`.
 
 Nothing heavy is imported until a check is collected, so the plugin costs
 nothing in a project that does not use gradcheck.
@@ -42,7 +42,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "gradcheck(examples=None, seed=None, timeout=None, nasty=False, mode='auto'): tune one declared check",
+        "gradcheck(examples=None, seed=None, timeout=None, nasty=False, mode='auto', rtol=None, atol=None, eps=None, "
+        "strict=False): tune one declared check",
     )
     options = Options.from_config(config)
     worker = getattr(config, "workerinput", None)
