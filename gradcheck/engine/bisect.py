@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .finite_diff import CountingLoss, Line
-from .verdict import KINK, OK, TINY, WRONG, ProbeResult, judge_line
+from .verdict import KINK, OK, TINY, WRONG, ProbeResult, entry_index, judge_line
 
 __all__ = ["Located", "locate", "MAX_LEAVES"]
 
@@ -97,7 +97,7 @@ def locate(loss: CountingLoss, param: np.ndarray, grad: np.ndarray, probe: Probe
 def _judge(loss: CountingLoss, param: np.ndarray, g: np.ndarray, i: int, error: float, *, f0: float, eps: float,
            scale: float, h: float) -> tuple[float, float, str]:
     """One entry reached by bisection: its own line, so that a kink is not called wrong."""
-    index = tuple(int(k) for k in np.unravel_index(i, param.shape))
+    index = entry_index(i, param.shape)
     line = Line(loss, param, h, f0=f0, index=index)
     verdict = judge_line(line, float(g[i]), eps=eps, scale=scale, allow_kink=True)
     status = verdict.status if verdict.status in (OK, WRONG, KINK, TINY) else KINK

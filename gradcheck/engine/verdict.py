@@ -29,7 +29,7 @@ import numpy as np
 
 from .finite_diff import CountingLoss, Line, step_size
 
-__all__ = ["LineVerdict", "judge_line", "ProbeResult", "probe_param", "random_direction", "EntryResult",
+__all__ = ["LineVerdict", "judge_line", "ProbeResult", "probe_param", "random_direction", "EntryResult", "entry_index",
            "check_entries", "sweep_passes", "crossed_kink", "step", "Tolerance", "tolerance", "practically_equal",
            "PRACTICAL_RTOL", "TINY"]
 
@@ -236,7 +236,8 @@ def crossed_kink(line: Line, scale: float, eps: float) -> bool:
 # ----------------------------------------------------------------------- entries
 
 
-def _entry(flat: int | np.integer[Any], shape: tuple[int, ...]) -> tuple[int, ...]:
+def entry_index(flat: int | np.integer[Any], shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The index of flat entry ``flat`` in an array of ``shape``, as plain ints (``(1, 0)``)."""
     return tuple(int(k) for k in np.unravel_index(flat, shape))
 
 
@@ -309,11 +310,11 @@ def check_entries(
     """
     flat = np.arange(param.size)
     h = step(param, eps)
-    analytic = grad.reshape(-1)[flat].astype(np.float64)
-    skip = exclude.reshape(-1)[flat] if exclude is not None else np.zeros(flat.size, dtype=bool)
+    analytic = grad.reshape(-1).astype(np.float64)
+    skip = exclude.reshape(-1).copy() if exclude is not None else np.zeros(flat.size, dtype=bool)
     known = known or {}
-    skip = skip | np.isin(flat, np.fromiter(known, dtype=np.intp, count=len(known)))
-    lines = [Line(loss, param, h, f0=f0, index=_entry(i, param.shape)) for i in flat]
+    skip[list(known)] = True
+    lines = [Line(loss, param, h, f0=f0, index=entry_index(i, param.shape)) for i in flat]
     numeric = np.array([math.nan if s else line.central(1) for line, s in zip(lines, skip)])
     finite = numeric[np.isfinite(numeric)]
     scale = float(np.max(np.abs(finite))) if finite.size else 0.0

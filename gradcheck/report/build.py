@@ -17,7 +17,16 @@ from ..declare.dims import Dims
 from ..engine.bisect import Located
 from ..engine.example import Measured, Outcome
 from ..engine.search import Search
-from ..engine.verdict import KINK, PRACTICAL_RTOL, TINY, WRONG, EntryResult, ProbeResult, current_tolerance
+from ..engine.verdict import (
+    KINK,
+    PRACTICAL_RTOL,
+    TINY,
+    WRONG,
+    EntryResult,
+    ProbeResult,
+    current_tolerance,
+    entry_index,
+)
 from ..findings import Finding, Kind
 from . import hints
 from .error_map import error_map
@@ -144,7 +153,7 @@ def _from_probe(report: ParamReport, result: ProbeResult, found: Located | None)
     report.n_excluded = sum(status == KINK for _, _, status in found.entries.values())
     report.n_wrong = len(wrong)
     report.n_wrong_estimated = not found.complete
-    report.worst = [(tuple(int(k) for k in np.unravel_index(i, report.shape)), *found.entries[i][:2])
+    report.worst = [(entry_index(i, report.shape), *found.entries[i][:2])
                     for i in wrong[:KEPT_ENTRIES]]
     if wrong or not found.complete:
         report.ok, report.status = False, "wrong"
@@ -177,7 +186,7 @@ def _fill(report: ParamReport, entries: EntryResult, probe: str | None, dims: Di
     report.tiny_rel_error = float(np.max(rel_err[entries.tiny], initial=0.0))
     order = np.argsort(-np.where(entries.wrong, abs_err, -1.0), kind="stable")[: min(KEPT_ENTRIES, report.n_wrong)]
     report.worst = [
-        (tuple(int(i) for i in np.unravel_index(entries.checked[k], shape)), float(entries.analytic[k]),
+        (entry_index(entries.checked[k], shape), float(entries.analytic[k]),
          float(entries.numeric[k]))
         for k in order
     ]
