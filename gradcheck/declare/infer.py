@@ -35,6 +35,7 @@ import numpy as np
 
 from ..errors import GradcheckError
 from . import docstrings as ds
+from .problem import candidate_keys
 
 __all__ = ["Inferred", "NotInferred", "infer_module", "infer_pair", "infer_loss", "infer_class", "HYPERPARAMETERS"]
 
@@ -429,8 +430,6 @@ def _settle_wrt(check: Any, returned_of: Callable[..., Any]) -> list[str] | None
 
 
 def _match_gradients(returned: Any, params: Mapping[str, np.ndarray], default: list[str]) -> list[str]:
-    from .problem import candidate_keys
-
     if isinstance(returned, Mapping):
         found = [n for n in params if any(k in returned for k in candidate_keys(n))]
         return found or default
@@ -587,7 +586,7 @@ def _class_params(make: Callable[..., Any], decl: _Decl, module: ModuleType | No
             params, grads = attrs.get(params_name), attrs.get(grads_name)
             if isinstance(params, Mapping) and isinstance(grads, Mapping):
                 for key, value in params.items():
-                    gkey = next((k for k in (key, f"d{key}", f"d_{key}", f"grad_{key}") if k in grads), None)
+                    gkey = next((k for k in candidate_keys(key) if k in grads), None)
                     if _is_param(value) and gkey is not None:
                         found[f"{params_name}[{key!r}]"] = f"{grads_name}[{gkey!r}]"
         return {k: v for k, v in found.items() if not any(k == g for g in found.values())}

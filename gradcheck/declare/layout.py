@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import SpecError
 from ..findings import UserError
+from .calls import light_copy
 from .dims import Dims, Shape, draw_values
 from .problem import read_gradients
 
@@ -152,9 +153,7 @@ class Layout:
 
     def read_only(self, value: Any) -> Any:
         """A read-only view of one argument: no copy, and a write raises instead of corrupting it."""
-        if isinstance(value, dict):
-            return {k: _read_only(v) for k, v in value.items()}
-        return _read_only(value)
+        return light_copy(value)
 
     def changes(self, arg: str, before: Any, after: Any) -> list[tuple[str, np.ndarray, Any]]:
         """``(name, master, what the call left)`` pairs to compare for mutation."""
@@ -179,11 +178,6 @@ class Layout:
             out.update(self._pieces(name, grad, dims) if name in self.unrolled else {name: grad})
         return out
 
-
-def _read_only(array: np.ndarray) -> np.ndarray:
-    view: np.ndarray = array.view()
-    view.flags.writeable = False
-    return view
 
 
 def _known(name: str, arg_names: Sequence[str], owner: str, what: str) -> None:
