@@ -49,9 +49,17 @@ def chromium() -> str:
 
 def browse(url_path: Path, *args: str, width: int = 1200, height: int = 900) -> subprocess.CompletedProcess:
     flags = FLAGS + (["--no-sandbox"] if os.geteuid() == 0 else [])
-    with tempfile.TemporaryDirectory() as profile:
-        return subprocess.run([chromium(), *flags, f"--user-data-dir={profile}", f"--window-size={width},{height}",
-                               *args, url_path.resolve().as_uri()], check=False, capture_output=True, timeout=120)
+    # Headless Chromium with a virtual time budget now and then never exits (seen once in
+    # about thirty runs of this file on a loaded machine); a hung start is tried once more.
+    for timeout in (60, 120):
+        with tempfile.TemporaryDirectory() as profile:
+            try:
+                return subprocess.run([chromium(), *flags, f"--user-data-dir={profile}",
+                                       f"--window-size={width},{height}", *args, url_path.resolve().as_uri()],
+                                      check=False, capture_output=True, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                if timeout == 120:
+                    raise
 
 
 def dom(path: Path, **size):
