@@ -49,8 +49,8 @@ def chromium() -> str:
 
 def browse(url_path: Path, *args: str, width: int = 1200, height: int = 900) -> subprocess.CompletedProcess:
     flags = FLAGS + (["--no-sandbox"] if os.geteuid() == 0 else [])
-    # Headless Chromium with a virtual time budget now and then never exits (seen once in
-    # about thirty runs of this file on a loaded machine); a hung start is tried once more.
+    # Headless Chromium with a virtual time budget can fail to exit (seen once, in a clean-clone
+    # run of the whole suite); a hung start is tried once more.
     for timeout in (60, 120):
         with tempfile.TemporaryDirectory() as profile:
             try:
