@@ -19,7 +19,9 @@ from .declare.check import Check, get_check
 from .declare.dims import Dims
 from .declare.fixed import given_inputs
 from .declare.layers import ModelCheck
-from .engine.example import MODES, Outcome, measure, parameter_shapes
+from .declare.problem import Problem
+from .engine.contributions import Contribution, entry_contributions
+from .engine.example import MODES, Outcome, measure, parameter_shapes, rebuild
 from .engine.search import Search, Timeout, search, search_one, time_limit
 from .engine.shrink import smaller_failure
 from .engine.verdict import Tolerance, tolerance
@@ -33,6 +35,7 @@ from .report.build import (
     timed_out,
 )
 from .report.confirm import confirm_dim_factors, repeated_index_hints
+from .report.contributions import kept_contribution_hints
 from .report.model import ParamReport, Report
 
 __all__ = ["check", "check_at", "assert_gradients", "check_model", "DEFAULT_EXAMPLES"]
@@ -266,6 +269,7 @@ def _report(chk: Check, state: Search, failure: Outcome | None, seed: int | None
     if shown is not None and not report.ok:
         confirm_dim_factors(chk, shown.dims, report.params, _remeasure(chk, shown))
         repeated_index_hints(chk, _other_args(chk, shown), report.params)
+        kept_contribution_hints(report.params, _contributions(chk, shown), outputs=getattr(chk, "outputs", 1))
     if state.largest is not None:
         report.largest = dict(state.largest.dims)
     return report
@@ -296,6 +300,21 @@ def _remeasure(chk: Check, shown: Outcome) -> Callable[[dict[str, int], str], An
         if entries is None or entries.entries is None:
             return None
         return entries.entries.analytic, entries.entries.numeric
+    return at
+
+
+def _contributions(chk: Check, shown: Outcome) -> Callable[[str, tuple[int, ...]], list[Contribution] | None]:
+    """What each output contributes to one entry's gradient, on the shown example built once more."""
+    built: list[Problem] = []
+
+    def at(name: str, index: tuple[int, ...]) -> list[Contribution] | None:
+        if not built:
+            try:
+                built.append(rebuild(chk, shown))
+            except (UserError, StopIteration):
+                return None
+        eps = shown.analytic.eps if shown.analytic is not None else None
+        return entry_contributions(built[0], name, index, **({"eps": eps} if eps else {}))
     return at
 
 

@@ -142,6 +142,17 @@ def test_the_stabilized_twin_is_still_caught():
     assert report.wrong_params() == ["x"]
 
 
+def test_the_class_layer_softmax_with_loss_and_its_stabilizer_passes_with_a_note():
+    from gradcheck.reference_models.library_layers import make_softmax_with_loss, make_softmax_with_loss_unscaled
+
+    report = gc.check(make_softmax_with_loss, seed=0, examples=300)
+    assert report.ok, report
+    assert [f.kind for f in report.findings if f.kind == "small-difference"] == ["small-difference"], report
+    assert not gc.check(make_softmax_with_loss, seed=0, examples=300, strict=True).ok
+    twin = gc.check(make_softmax_with_loss_unscaled, seed=0)
+    assert twin.wrong_params() == ["x"] and any("/N" in h for h in twin.params["x"].hints), twin
+
+
 def test_the_full_softmax_jacobian_twin_is_caught():
     report = gc.check(library_layers.make_softmax_diagonal, seed=0)
     assert report.wrong_params() == ["x"]

@@ -74,13 +74,18 @@ class BackwardOf(Declared):
         # forward serves both, so a verdict costs one forward and one backward besides probes.
         first, first_cache = [outs], [cache]
 
+        def forward() -> list[Any]:
+            with self.module_globals(values):
+                outs, _ = self._outputs(self.call_reading(self.fn, values, others, views, fname, writes, notes))
+            return outs
+
         def loss() -> float:
-            if first:
-                outs = first.pop()
-            else:
-                with self.module_globals(values):
-                    outs, _ = self._outputs(self.call_reading(self.fn, values, others, views, fname, writes, notes))
-            return weighted_sum(outs, upstream, fname)
+            return weighted_sum(first.pop() if first else forward(), upstream, fname)
+
+        def terms() -> list[np.ndarray]:
+            outs = forward()
+            weighted_sum(outs, upstream, fname)  # the same shape checks as the loss
+            return [np.asarray(o, dtype=np.float64) * g for o, g in zip(outs, upstream)]
 
         def grads() -> Any:
             with self.module_globals(values, self.backward):
@@ -107,7 +112,7 @@ class BackwardOf(Declared):
                                                     f"in place ({change})", list(self.wrt), site=path))
             return returned
 
-        return self.problem(values, dims, loss, grads, notes, self.name)
+        return self.problem(values, dims, loss, grads, notes, self.name, terms=terms)
 
 
 def weighted_sum(outs: Sequence[np.ndarray], upstream: Sequence[np.ndarray], label: str) -> float:

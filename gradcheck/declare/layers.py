@@ -249,8 +249,13 @@ class LayerCheck(Check):
             if name not in all_params:
                 raise UserError(Kind.ERROR, f"wrt names {name!r}, which is neither an input nor a parameter "
                                          f"({', '.join(all_params)})")
+
+        def terms() -> list[np.ndarray]:
+            out = run_forward()
+            return [out * upstream] if out.shape == upstream.shape else []
+
         return Problem({n: all_params[n] for n in wanted}, loss, grads, watch=[obj], source=f"{label}.backward",
-                       notes=notes)
+                       notes=notes, terms=terms)
 
     def _discover(self, dims: Dims, rng: np.random.Generator) -> list[str]:
         """Parameters by name, on a twin layer: arrays that backward leaves a dW/W_grad for."""

@@ -37,6 +37,9 @@ class Problem:
         returns, where neither ``name`` nor ``"d"+name`` fits.
     :param clip: the analytic gradients are clipped to ``[-clip, clip]``; entries
         at the bound are excluded from the comparison and counted.
+    :param terms: ``terms() -> [out_i * g_i, ...]``: the loss term by term, one array
+        per output (``loss() == sum(t.sum() for t in terms())``), where the loss is
+        a weighted sum of outputs.  It lets a report say which outputs an entry feeds.
     """
 
     def __init__(
@@ -50,6 +53,7 @@ class Problem:
         source: str | None = None,
         notes: list[Finding] | None = None,
         clip: float | None = None,
+        terms: Callable[[], list[np.ndarray]] | None = None,
     ):
         if not isinstance(params, Mapping) or not params:
             raise SpecError(f"Problem(params=...) must be a non-empty dict of name -> array, got {params!r}")
@@ -79,6 +83,8 @@ class Problem:
         self.notes = notes if notes is not None else []
         # Gradients are clipped to [-clip, clip]: entries at the bound are not compared.
         self.clip = clip
+        # The loss's terms per output entry (None where the loss is not a weighted sum of outputs).
+        self.terms = terms
 
     def __repr__(self) -> str:
         shapes = ", ".join(f"{k}{tuple(v.shape)}" for k, v in self.params.items())

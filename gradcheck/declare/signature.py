@@ -192,15 +192,18 @@ class Declared(Check):
         return wrote
 
     def problem(self, values: dict[str, Any], dims: Dims, loss: Callable[[], float], grads: Callable[[], Any],
-                notes: list[Any], source: str) -> Problem:
+                notes: list[Any], source: str, *, terms: Callable[[], list[np.ndarray]] | None = None) -> Problem:
         """The Problem over ``wrt``, with unrolled vectors cut into named pieces."""
         def cut_grads() -> Any:
             return self.layout.split_gradients(grads(), values, self.wrt, dims, source=source, names=self.grad_keys)
 
         unrolled = any(n in self.layout.unrolled for n in self.wrt)
         params = self.layout.report_params(values, self.wrt, dims)
+        # Terms per output entry name which outputs an entry feeds; an unrolled vector's
+        # pieces are views the report does not index the same way, so none there.
         return Problem(params, loss, cut_grads, notes=notes, source=source,
-                       grad_keys={} if unrolled else self.grad_keys, clip=self.clip)
+                       grad_keys={} if unrolled else self.grad_keys, clip=self.clip,
+                       terms=None if unrolled else terms)
 
     def module_globals(self, values: dict[str, Any], *functions: Callable[..., Any]) -> Any:
         """Fresh copies of the global parameters in the functions' modules, for one call."""

@@ -38,7 +38,7 @@ from .verdict import (
     probe_param,
 )
 
-__all__ = ["Outcome", "Measured", "evaluate", "measure", "MODES"]
+__all__ = ["Outcome", "Measured", "evaluate", "measure", "rebuild", "MODES"]
 
 #: Entries bisection looks at behind a probe whose difference is below the practical floor.
 TINY_LEAVES = 4
@@ -310,8 +310,7 @@ def _sweep_wanted(outcome: Outcome, analytic: Analytic, name: str) -> bool:
 
 def _sweep(check: Check, outcome: Outcome, analytic: Analytic, wanted: list[Measured]) -> None:
     """Compare every entry of ``wanted`` on the example rebuilt from its recorded draws."""
-    replay = iter(outcome.drawn)
-    problem = check.build(Dims(outcome.dims), outcome.seed, lambda strategy: next(replay), nasty=outcome.nasty)
+    problem = rebuild(check, outcome)
     loss = CountingLoss(problem.loss, analytic.loss.source)
     f0 = loss()  # the rebuilt problem at the drawn point (an adapter may serve it from its own forward)
     if f0 != analytic.f0:
@@ -329,12 +328,17 @@ def _sweep(check: Check, outcome: Outcome, analytic: Analytic, wanted: list[Meas
 
 def parameter_shapes(check: Check, outcome: Outcome) -> dict[str, tuple[int, ...]]:
     """The parameters' shapes at the example, if it can be built at all (for the table)."""
-    replay = iter(outcome.drawn)
     try:
-        problem = check.build(Dims(outcome.dims), outcome.seed, lambda strategy: next(replay), nasty=outcome.nasty)
+        problem = rebuild(check, outcome)
     except (UserError, StopIteration):
         return {}
     return {name: tuple(p.shape) for name, p in problem.params.items()}
+
+
+def rebuild(check: Check, outcome: Outcome) -> Problem:
+    """The example's problem built again from its seed and recorded draws: the same arrays, bit for bit."""
+    replay = iter(outcome.drawn)
+    return check.build(Dims(outcome.dims), outcome.seed, lambda strategy: next(replay), nasty=outcome.nasty)
 
 
 def grad_scale(grad: np.ndarray) -> float:

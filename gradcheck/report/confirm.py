@@ -19,7 +19,10 @@ from ..findings import UserError
 from .hints import DIM_CLAIM, factor_of
 from .model import ParamReport
 
-__all__ = ["confirm_dim_factors", "repeated_index_hints"]
+__all__ = ["confirm_dim_factors", "repeated_index_hints", "REPEATED_INDEX"]
+
+#: Words of the repeated-index hint, which names its cause more precisely than a measured contribution hint.
+REPEATED_INDEX = "are exactly indices that repeat in"
 
 #: ``(dims, name) -> (analytic, numeric)`` of one parameter at other dims, or None.
 Remeasure = Callable[[dict[str, int], str], "tuple[np.ndarray, np.ndarray] | None"]
@@ -88,6 +91,6 @@ def repeated_index_hints(check: Check, others: Mapping[str, object], params: Map
             if rows and rows <= repeated:
                 leaf = p.name.rsplit(".", 1)[-1]
                 listed = ", ".join(f"{r} ({int(counts[values == r][0])} times)" for r in sorted(rows))
-                p.hints.insert(0, f"the wrong rows of {p.name} are exactly indices that repeat in {arg}: {listed}; "
+                p.hints.insert(0, f"the wrong rows of {p.name} {REPEATED_INDEX} {arg}: {listed}; "
                                   f"`d{leaf}[{arg}] = ...` and `d{leaf}[{arg}] += ...` keep one contribution per "
                                   f"index: use np.add.at(d{leaf}, {arg}, dout)")

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["hints", "pattern_map", "factor_of", "DIM_CLAIM"]
+__all__ = ["hints", "pattern_map", "factor_of", "DIM_CLAIM", "ONE_CONTRIBUTION", "DIAGONAL_ONLY"]
 
 #: Agreement required for a pattern to be stated, relative to the gradient's scale.
 PATTERN_RTOL = 1e-4
@@ -142,9 +142,16 @@ def _row_sums(name: str, a: np.ndarray, n: np.ndarray, wrong: np.ndarray, scale:
     off = np.abs(a.sum(axis=1)) > 1e-3 * scale
     if zero and off[wrong.any(axis=1)].all():
         return [f"each row of the numeric gradient of {name} sums to 0 (the output does not change when a "
-                f"constant is added to a row, as with softmax) but the analytic rows do not: only the diagonal "
-                f"of the Jacobian? Use the full one, like y * (dout - (dout * y).sum(axis=1, keepdims=True))"]
+                f"constant is added to a row, as with softmax) but the analytic rows do not: {DIAGONAL_ONLY}? "
+                f"Use the full one, like y * (dout - (dout * y).sum(axis=1, keepdims=True))"]
     return []
+
+
+#: Words of the row-sum hint: it names the cause a measured contribution hint would show.
+DIAGONAL_ONLY = "only the diagonal of the Jacobian"
+
+#: Words of the generic hint below, which a measured one (report/contributions.py) replaces.
+ONE_CONTRIBUTION = "entries that receive gradient from several places"
 
 
 def _one_contribution(name: str, a: np.ndarray, n: np.ndarray, wrong: np.ndarray, scale: float,
@@ -157,8 +164,8 @@ def _one_contribution(name: str, a: np.ndarray, n: np.ndarray, wrong: np.ndarray
     grows = np.abs(n[wrong]) > np.abs(a[wrong])
     if not grows.any():
         return []
-    return [f"only {k} of the {m} non-zero entries of {name} are wrong, each still non-zero: entries that "
-            f"receive gradient from several places (a repeated index, overlapping windows with stride < size) "
+    return [f"only {k} of the {m} non-zero entries of {name} are wrong, each still non-zero: {ONE_CONTRIBUTION} "
+            f"(a repeated index, overlapping windows with stride < size) "
             f"keep one contribution? Accumulate with += (np.add.at(d{name.rsplit('.', 1)[-1]}, idx, dout) for "
             f"indices), not ="]
 
