@@ -72,3 +72,60 @@ def test_a_named_cause_is_not_repeated_by_the_measured_hint():
     assert "indices that repeat" in hint
     hints = gc.check(make_softmax_diagonal, seed=0).params["x"].hints
     assert any("diagonal of the Jacobian" in h for h in hints) and not any("changes 2 output" in h for h in hints)
+
+
+POOL_SPEC = """\
+import gradcheck as gc
+CHECKS = [gc.spec("max_pool", forward="max_pool_forward_naive", backward="max_pool_backward_naive", shapes={"x": "N,C,H,W"},
+                  args={"pool_param": lambda d: {"pool_height": d.PH, "pool_width": d.PW, "stride": d.S}},
+                  dims={"N": (1, 2), "C": (1, 2), "H": (1, 5), "W": (1, 5), "PH": (1, 3), "PW": (1, 3), "S": (1, 2)},
+                  where=lambda d: d.H >= d.PH and d.W >= d.PW and (d.H - d.PH) % d.S == 0
+                  and (d.W - d.PW) % d.S == 0)]
+"""
+
+
+POOL_SUBMISSION = """\
+import numpy as np
+
+
+def max_pool_forward_naive(x, pool_param):
+    PH, PW, S = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    N, C, H, W = x.shape
+    out = np.zeros((N, C, 1 + (H - PH) // S, 1 + (W - PW) // S))
+    for i in range(out.shape[2]):
+        for j in range(out.shape[3]):
+            out[:, :, i, j] = x[:, :, i * S:i * S + PH, j * S:j * S + PW].max(axis=(2, 3))
+    return out, (x, pool_param)
+
+
+def max_pool_backward_naive(dout, cache):
+    x, pool_param = cache
+    PH, PW, S = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    dx = np.zeros_like(x)
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            for i in range(dout.shape[2]):
+                for j in range(dout.shape[3]):
+                    window = x[n, c, i * S:i * S + PH, j * S:j * S + PW]
+                    r, s = np.unravel_index(np.argmax(window), window.shape)
+                    dx[n, c, i * S + r, j * S + s] = dout[n, c, i, j]  # overwrites: += needed
+    return dx
+"""
+
+
+@pytest.mark.sandbox
+def test_a_graded_max_pool_overwrite_gets_the_same_hint(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    (tmp_path / "spec.py").write_text(POOL_SPEC)
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "student.py").write_text(POOL_SUBMISSION)
+    run = subprocess.run([sys.executable, "-m", "gradcheck.cli", "grade", "--spec", str(tmp_path / "spec.py"),
+                          str(tmp_path / "subs"), "--quiet", "--timeout", "30", "--json", str(tmp_path / "r.json")],
+                         capture_output=True, text=True, timeout=180)
+    [record] = json.loads((tmp_path / "r.json").read_text())["submissions"][0]["checks"]
+    assert record["status"] == "wrong", (run.stdout, run.stderr, record)
+    hints = record["params"]["x"]["hints"]
+    assert any("alone" in h and "+= (or np.add.at)" in h for h in hints), hints

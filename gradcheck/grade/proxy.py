@@ -132,7 +132,12 @@ class RemotePair(_SpecInputs, BackwardOf):
                                         "upstream": [g.copy() for g in upstream]})
             return reply.get("grads")
 
-        return self.problem(values, dims, loss, grads, [], self.backward_name)
+        def terms() -> list[np.ndarray]:  # for the report's hints, as in BackwardOf.build
+            outs = self.forward_outputs(self.call_args(values, others))
+            weighted_sum(outs, upstream, self.forward_name)
+            return [o * g for o, g in zip(outs, upstream)]
+
+        return self.problem(values, dims, loss, grads, [], self.backward_name, terms=terms)
 
 
 class RemoteReturnsGrad(_SpecInputs, ReturnsGrad):
