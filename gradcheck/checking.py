@@ -21,7 +21,7 @@ from .declare.fixed import given_inputs
 from .declare.layers import ModelCheck
 from .declare.problem import Problem
 from .engine.contributions import Contribution, entry_contributions
-from .engine.example import MODES, Outcome, measure, parameter_shapes, rebuild
+from .engine.example import MODES, Outcome, measure, rebuild
 from .engine.search import Search, Timeout, search, search_one, time_limit
 from .engine.shrink import smaller_failure
 from .engine.verdict import Tolerance, tolerance
@@ -269,7 +269,8 @@ def _report(chk: Check, state: Search, failure: Outcome | None, seed: int | None
     if shown is not None and not report.ok:
         confirm_dim_factors(chk, shown.dims, report.params, _remeasure(chk, shown))
         repeated_index_hints(chk, _other_args(chk, shown), report.params)
-        kept_contribution_hints(report.params, _contributions(chk, shown), outputs=getattr(chk, "outputs", 1))
+        if shown.mode != "probe":  # probe mode makes exactly its probes' passes, nothing more
+            kept_contribution_hints(report.params, _contributions(chk, shown), outputs=getattr(chk, "outputs", 1))
     if state.largest is not None:
         report.largest = dict(state.largest.dims)
     return report
@@ -331,7 +332,7 @@ def _params(chk: Check, shown: Outcome | None) -> dict[str, ParamReport]:
     except (UserError, StopIteration):  # the example cannot be rebuilt or run at all
         params = {}
     if shown.errors:
-        shapes = parameter_shapes(chk, shown)
+        shapes = shown.shapes  # recorded when the example was built
         failed = reports_from_errors(shown, shapes)
         merged = {**failed, **{n: p for n, p in params.items() if n not in failed or p.n_checked}}
         order = [*shapes, *merged]  # the parameters' own order, as in a passing report

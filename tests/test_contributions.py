@@ -129,3 +129,25 @@ def test_a_graded_max_pool_overwrite_gets_the_same_hint(tmp_path):
     assert record["status"] == "wrong", (run.stdout, run.stderr, record)
     hints = record["params"]["x"]["hints"]
     assert any("alone" in h and "+= (or np.add.at)" in h for h in hints), hints
+
+
+def test_the_hint_costs_one_rebuild_and_two_passes_per_entry_tried(monkeypatch):
+    from gradcheck.reference_models.buggy import pooling as buggy
+
+    calls = {"forward": 0}
+    forward = buggy.max_pool_forward_naive
+
+    def counted(*args):
+        calls["forward"] += 1
+        return forward(*args)
+
+    check = gc.check.__globals__["get_check"](buggy.max_pool_backward_overwrite)
+    monkeypatch.setattr(check, "fn", counted)
+    dims = {"N": 1, "C": 1, "H": 1, "W": 3, "PH": 1, "PW": 2, "S": 1}
+    report = gc.check_at(buggy.max_pool_backward_overwrite, dims, seed=1)
+    with_hint = calls["forward"]
+    calls["forward"] = 0
+    monkeypatch.setattr("gradcheck.checking.kept_contribution_hints", lambda *args, **kwargs: None)
+    gc.check_at(buggy.max_pool_backward_overwrite, dims, seed=1)
+    assert any("alone" in h for h in report.params["x"].hints), report
+    assert with_hint - calls["forward"] == 1 + 2, (with_hint, calls)

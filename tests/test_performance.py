@@ -79,6 +79,13 @@ def test_large_parameters_in_auto_mode_use_bisection():
     assert report.params["w"].worst[0][0] == (2, 3)
 
 
+@pytest.fixture
+def engine_passes_only(monkeypatch):
+    """Count the engine's passes alone: the report's contribution hint measures the entry it shows
+    with 1 + 2 passes per entry tried (tests/test_contributions.py counts those)."""
+    monkeypatch.setattr("gradcheck.checking.kept_contribution_hints", lambda *args, **kwargs: None)
+
+
 def fixed_costs(monkeypatch, *, forward, backward, sweep_floors):
     """Pretend every forward pass costs ``forward`` seconds and the backward ``backward``."""
     from gradcheck.engine import budget
@@ -114,7 +121,7 @@ def test_no_budget_no_sweep(monkeypatch):
     assert calls["forward"] == 1 + 2 + 4 * 3  # analytic side, two detectors, 4 passes per tensor
 
 
-def test_a_tensor_confirmed_by_the_search_is_not_swept_again():
+def test_a_tensor_confirmed_by_the_search_is_not_swept_again(engine_passes_only):
     """The entries of a wrong tensor are compared once, in the search: the final look reuses them."""
     M = 7
     perturbed = np.zeros(M, dtype=int)
@@ -186,7 +193,7 @@ def test_a_located_wrong_entry_is_never_lost(monkeypatch):
     assert w1.worst[0][1] - w1.worst[0][2] == pytest.approx(2e-4, rel=1e-3)
 
 
-def test_the_final_look_at_a_bisected_tensor_costs_no_pass(monkeypatch):
+def test_the_final_look_at_a_bisected_tensor_costs_no_pass(monkeypatch, engine_passes_only):
     """What the search measured at the reported example is reused, not measured again."""
     check, calls = counting_affine(bad=(4321,))
     searched, search_calls = counting_affine(bad=(4321,))
@@ -219,7 +226,7 @@ def test_mode_is_validated():
         gc.check(check, mode="fast")
 
 
-def test_full_mode_does_not_measure_located_entries_again():
+def test_full_mode_does_not_measure_located_entries_again(engine_passes_only):
     D = M = 70  # w: 4900 entries, too many to confirm entry by entry: bisection locates the wrong one
     bad = 1000
     alone = {"count": 0}

@@ -326,15 +326,6 @@ def _sweep(check: Check, outcome: Outcome, analytic: Analytic, wanted: list[Meas
     outcome.passes += loss.calls
 
 
-def parameter_shapes(check: Check, outcome: Outcome) -> dict[str, tuple[int, ...]]:
-    """The parameters' shapes at the example, if it can be built at all (for the table)."""
-    try:
-        problem = rebuild(check, outcome)
-    except (UserError, StopIteration):
-        return {}
-    return {name: tuple(p.shape) for name, p in problem.params.items()}
-
-
 def rebuild(check: Check, outcome: Outcome) -> Problem:
     """The example's problem built again from its seed and recorded draws: the same arrays, bit for bit."""
     replay = iter(outcome.drawn)

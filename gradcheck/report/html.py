@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..findings import Kind
-from .render import format_dims, passed_summary
+from .render import VERDICT_WORDS, excluded_text, format_dims, passed_summary
 
 __all__ = ["STYLE", "heatmap", "page", "render_checks_page", "render_class_page", "render_fragment", "render_report"]
 
@@ -119,10 +119,6 @@ def _colour(rel: Any) -> str:
 
 # ----------------------------------------------------------------- verdicts
 
-_PARAM_VERDICT = {"ok": "ok", "wrong": "WRONG", "shape": "WRONG SHAPE", "not-implemented": "NOT IMPLEMENTED",
-                  "error": "ERROR", "unchecked": "not checked"}
-
-
 def _badge(text: str, tone: str) -> str:
     return f'<span class="v v-{tone}">{_e(text)}</span>'
 
@@ -130,11 +126,8 @@ def _badge(text: str, tone: str) -> str:
 def _param_badge(p: Record) -> str:
     status = p.get("status", "ok" if p.get("ok") else "wrong")
     tone = "ok" if p.get("ok") else "bad" if status != "unchecked" else "warn"
-    text = _PARAM_VERDICT.get(str(status), str(status))
-    kinks = int(p.get("n_excluded", 0)) - int(p.get("n_clipped", 0))
-    extra = (f" ({kinks} at kinks excluded)" if kinks else "") + (
-        f" ({p['n_clipped']} clipped, excluded)" if p.get("n_clipped") else "")
-    return _badge(text, tone) + _e(extra)
+    text = VERDICT_WORDS.get(str(status), str(status))
+    return _badge(text, tone) + _e(excluded_text(int(p.get("n_excluded", 0)), int(p.get("n_clipped", 0))))
 
 
 def _headline(record: Record) -> str:

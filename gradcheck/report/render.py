@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from ..findings import Finding, Kind
 from .model import ParamReport, Report
 
-__all__ = ["render", "headline", "passed_summary", "format_dims", "param_table", "verdict_text", "entry_lines", "format_finding"]
+__all__ = ["render", "headline", "passed_summary", "format_dims", "param_table", "verdict_text", "VERDICT_WORDS", "excluded_text",
+           "entry_lines", "format_finding"]
 
 #: Worst entries listed per wrong parameter in ``str(report)``.
 SHOWN_ENTRIES = 5
@@ -83,20 +84,25 @@ def param_table(report: Report, *, verbose: bool = False) -> list[str]:
     return out
 
 
+#: A parameter's status as the table (and the HTML page) writes it.
+VERDICT_WORDS = {
+    "ok": "ok",
+    "wrong": "WRONG",
+    "shape": "WRONG SHAPE",
+    "not-implemented": "NOT IMPLEMENTED",
+    "error": "ERROR",
+    "unchecked": "not checked",
+}
+
+
 def verdict_text(p: ParamReport) -> str:
-    text = {
-        "ok": "ok",
-        "wrong": "WRONG",
-        "shape": "WRONG SHAPE",
-        "not-implemented": "NOT IMPLEMENTED",
-        "error": "ERROR",
-        "unchecked": "not checked",
-    }.get(p.status, p.status)
-    if p.n_excluded - p.n_clipped:
-        text += f" ({p.n_excluded - p.n_clipped} at kinks excluded)"
-    if p.n_clipped:
-        text += f" ({p.n_clipped} clipped, excluded)"
-    return text
+    return VERDICT_WORDS.get(p.status, p.status) + excluded_text(p.n_excluded, p.n_clipped)
+
+
+def excluded_text(n_excluded: int, n_clipped: int) -> str:
+    """`` (2 at kinks excluded) (1 clipped, excluded)``: what the comparison left out, or nothing."""
+    kinks = n_excluded - n_clipped
+    return (f" ({kinks} at kinks excluded)" if kinks else "") + (f" ({n_clipped} clipped, excluded)" if n_clipped else "")
 
 
 def entry_lines(p: ParamReport, *, limit: int | None = SHOWN_ENTRIES) -> list[str]:
