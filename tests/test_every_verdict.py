@@ -284,3 +284,40 @@ def test_a_note_is_never_the_verdict_in_the_class_page():
     record = {"ok": False, "params": {"W": {"status": "error"}},
               "findings": [{"kind": "small-difference"}, {"kind": "error"}]}
     assert ">error<" in _check_cell("dense", record) and "small-difference" not in _check_cell("dense", record)
+
+
+# ------------------------------------------------------------ nothing compared
+
+
+def _constant_pair(value):
+    def forward(x, w, b):
+        return np.full((x.shape[0], w.shape[1]), value), (x, w)
+
+    @gc.backward_of(forward, shapes={"x": "N,D", "w": "D,M", "b": "M"})
+    def backward(dout, cache):
+        x, w = cache
+        return 0 * x, 0 * w, 0 * w[0]
+
+    return backward
+
+
+@pytest.mark.parametrize("value", [0.0, 3.0])
+def test_a_constant_forward_with_zero_gradients_is_not_a_pass(value):
+    report = gc.check(_constant_pair(value), seed=0)
+    assert not report.ok
+    [finding] = [f for f in report.findings if f.kind == "not-implemented"]
+    assert "nothing was compared" in finding.message and finding.params == ["x", "w", "b"], finding
+
+
+def test_a_parameter_without_effect_beside_others_still_passes():
+    """A bias cancelled by the centring after it (as before a batch norm) has gradient 0: right."""
+    def forward(x, b):
+        z = x + b
+        return z - z.mean(axis=1, keepdims=True), None
+
+    @gc.backward_of(forward, shapes={"x": "N,D", "b": "N,1"})
+    def backward(dout, cache):
+        return dout - dout.mean(axis=1, keepdims=True), np.zeros((dout.shape[0], 1))
+
+    report = gc.check(backward, seed=0)
+    assert report.ok, report

@@ -44,6 +44,10 @@ CLASS = {
     "raises": (CORRECT.replace("return dout * (x > 0)", "raise ValueError('oops')"), "ok", "error"),
     "syntax": (CORRECT + "\ndef broken(:\n", "import-error", "import-error"),
     "loops": (CORRECT.replace("import numpy as np", "import numpy as np\nwhile True:\n    pass"), "timeout", "timeout"),
+    # full marks for nothing: a constant forward and zero gradients agree everywhere
+    "zeros": (CORRECT.replace("return x @ w + b, (x, w)", "return np.zeros((x.shape[0], w.shape[1])), (x, w)")
+              .replace("return dout @ w.T, x.T @ dout, dout.sum(axis=0)", "return 0 * x, 0 * w, 0 * w[0]"),
+              "not-implemented", "ok"),
 }
 
 RECORD_FIELDS = {"id", "name", "function", "status", "score", "max_score", "points", "required", "ok", "errors",
@@ -109,7 +113,7 @@ def test_progress_is_one_plain_line_per_submission_in_a_log(course):
     lines = [line for line in run.stderr.splitlines() if line.startswith("[")]
     assert "\r" not in run.stderr
     assert len(lines) == len(CLASS) and lines[-1].startswith(f"[{len(CLASS)}/{len(CLASS)}] ")
-    assert any(re.fullmatch(r"\[\d/6\] meanbias: failed, 2\.33/3", line) for line in lines), lines
+    assert any(re.fullmatch(rf"\[\d/{len(CLASS)}\] meanbias: failed, 2\.33/3", line) for line in lines), lines
 
 
 # -- feedback a student can act on -----------------------------------------------------------------
@@ -275,7 +279,7 @@ def test_shards_merged_equal_one_run(tmp_path):
     subs = tmp_path / "subs"
     subs.mkdir()
     for student, (code, _, _) in CLASS.items():
-        if student != "loops":
+        if student not in ("loops", "zeros"):
             (subs / f"{student}.py").write_text(code)
     (subs / "correct-b").mkdir()  # listed before correct.py, though its id sorts after: order kept
     (subs / "correct-b" / "layers.py").write_text(CORRECT)

@@ -32,6 +32,7 @@ from ..errors import SpecError
 from ..findings import Finding
 from .example import Outcome, evaluate
 from .rejection import Rejections
+from .verdict import NO_EFFECT
 
 __all__ = ["Search", "search", "search_one", "time_limit", "Timeout"]
 
@@ -58,6 +59,8 @@ class Search:
     smallest_failure: Outcome | None = None
     findings: dict[tuple[str, tuple[str, ...], str], tuple[Outcome, Finding]] = field(default_factory=dict)
     rejections: Rejections = field(default_factory=Rejections)
+    # Some measurement saw the loss change: a check of a constant forward has compared 0 with 0 only.
+    output_changed: bool = False
 
     def record(self, outcome: Outcome) -> None:
         if outcome.rejected is not None:  # not an example: the forward rejected its input
@@ -70,6 +73,7 @@ class Search:
             self.largest = outcome
         if self.worst is None or _worst_error(outcome) > _worst_error(self.worst):
             self.worst = outcome
+        self.output_changed = self.output_changed or _changed(outcome)
         if outcome.failed and (self.smallest_failure is None or outcome.size < self.smallest_failure.size):
             self.smallest_failure = outcome
         for finding in outcome.findings:
@@ -78,6 +82,11 @@ class Search:
             seen = self.findings.get(finding.key)
             if seen is None or outcome.size < seen[0].size:
                 self.findings[finding.key] = (outcome, finding)
+
+
+def _changed(outcome: Outcome) -> bool:
+    return (any(r.moved for r in outcome.probe_results.values())
+            or any(bool(np.any(np.abs(e.numeric) > NO_EFFECT)) for e in outcome.entries.values()))
 
 
 def _worst_error(outcome: Outcome) -> float:

@@ -162,6 +162,16 @@ class ProbeResult:
     numeric: float = 0.0
     tol: float = 0.0
 
+    @property
+    def moved(self) -> bool:
+        """The loss measurably changed along the probe (a kink crossed counts: the output changed)."""
+        return self.status == NONSMOOTH or abs(self.numeric) > max(self.tol, NO_EFFECT)
+
+
+#: A derivative below this is no effect at all: inputs are drawn of order 1, and a layer's
+#: output moves by about that much.  (A forward that returns a constant moves by exactly 0.)
+NO_EFFECT = 1e-12
+
 
 def random_direction(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     """A random direction whose every entry has magnitude in [0.5, 1) and a random sign.

@@ -64,11 +64,23 @@ def build_report(name: str, state: Search, shown: Outcome | None, params: Mappin
                                        site=finding.site))
     for p in report.params.values():
         report.findings += _param_findings(p, report.findings, dict(shown.dims))
+    passing = all(p.ok for p in report.params.values()) and not any(f.kind.blocks_verdict for f in report.findings)
+    if report.params and passing and not state.output_changed:
+        report.findings.append(_nothing_compared(name, state.examples, list(report.params)))
     report.ok = all(p.ok for p in report.params.values()) and not any(f.kind.blocks_verdict
                                                                         for f in report.findings)
     nasty = ", nasty=True" if shown.nasty else ""
     report.reproduce = f"gc.check_at({name}, {dict(shown.dims)!r}, seed={shown.seed}{nasty})"
     return report
+
+
+def _nothing_compared(name: str, examples: int, params: list[str]) -> Finding:
+    """Zeros compared with zeros: a forward that returns a constant passes every gradient check."""
+    listed = ", ".join(params[:-1]) + (" or " if len(params) > 1 else "") + params[-1]
+    return Finding(Kind.NOT_IMPLEMENTED,
+                   f"{name}: the checked output never changed when {listed} changed ({examples} examples), so "
+                   f"both gradients were 0 and nothing was compared. Does the forward return a constant (zeros) "
+                   f"or ignore its inputs? Implement it first", params)
 
 
 def _param_findings(p: ParamReport, found: list[Finding], config: dict[str, int]) -> list[Finding]:
