@@ -394,14 +394,8 @@ def _probe_problems(check: Any) -> Iterator[Any]:
     """Problems built at a few drawn configurations, skipping those the function rejects."""
     from ..findings import UserError
 
-    rng = np.random.default_rng(0)
-    space = check.space
-    for attempt in range(PROBE_TRIES):
-        drawn = {n: int(rng.integers(lo, hi + 1)) for n, (lo, hi) in space.ranged.items()}
+    for attempt, dims in enumerate(_probe_dims(check)):
         try:
-            dims = space.complete(drawn)
-            if dims is None:
-                continue
             yield check.build(dims, attempt, _no_strategies)
         except (UserError, GradcheckError):
             continue
@@ -594,6 +588,7 @@ def _class_params(make: Callable[..., Any], decl: _Decl, module: ModuleType | No
 
 
 def _probe_dims(check: Any) -> Iterator[Any]:
+    """A few drawn configurations the declared constraints allow (fewer than PROBE_TRIES if some do not)."""
     rng = np.random.default_rng(0)
     for _ in range(PROBE_TRIES):
         drawn = {n: int(rng.integers(lo, hi + 1)) for n, (lo, hi) in check.space.ranged.items()}
