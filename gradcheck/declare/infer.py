@@ -553,7 +553,8 @@ def _snake(name: str) -> str:
 
 def _class_params(make: Callable[..., Any], decl: _Decl, module: ModuleType | None) -> dict[str, str] | None:
     """``{"W": "dW", "params['W']": "grads['W']"}``: found by running forward and backward once."""
-    from .layers import GRADIENT_NAMES, LayerCheck
+    from .attributes import GRADIENT_NAMES
+    from .layers import LayerCheck
 
     probe = LayerCheck(
         make, inputs=_evaluate(_dict_text(decl.shapes), module), params=None, wrt=None,

@@ -15,7 +15,6 @@ parameters are the layer's own arrays, perturbed in place and restored.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -25,6 +24,7 @@ from .. import arrays
 from ..errors import SpecError
 from ..findings import Finding, Kind, UserError
 from .args import ArgSpec, FromStrategy, as_argspec
+from .attributes import Parameters, discover, get_path, gradient_path, no_gradient, optimizer_text, parse_path
 from .calls import call_user, name_of, real_output
 from .check import Check, Draw, F, attach, caller_globals, keyword_defaults, parameter_names
 from .dims import (
@@ -40,118 +40,7 @@ from .problem import Problem
 
 __all__ = ["layer", "model", "signed", "LayerCheck", "ModelCheck", "LAYER_ARGS"]
 
-#: Where a layer keeps the gradient of attribute ``W``, tried in this order.
-GRADIENT_NAMES = ("d{}", "{}_grad", "grad_{}", "d_{}", "{}grad", "grad{}")
-
-
-# ------------------------------------------------------------ attribute paths
-
-_STEP = re.compile(r"\.?([A-Za-z_]\w*)|\[(-?\d+|'[^']*'|\"[^\"]*\")\]")
-
-
-def parse_path(path: str) -> list[str | int]:
-    """``"filters[0].weights"`` -> ``["filters", 0, "weights"]``."""
-    if not isinstance(path, str) or not path:
-        raise SpecError(f"expected an attribute path like 'W' or 'filters[0].weights', got {path!r}")
-    steps: list[str | int] = []
-    at = 0
-    while at < len(path):
-        m = _STEP.match(path, at)
-        if m is None or (at == 0 and path.startswith(".")):
-            raise SpecError(f"cannot read {path!r} as an attribute path (at {path[at:]!r})")
-        if m.group(1):
-            steps.append(m.group(1))
-        else:
-            key = m.group(2)
-            steps.append(int(key) if key.lstrip("-").isdigit() else key[1:-1])
-        at = m.end()
-    return steps
-
-
-def get_path(obj: Any, path: str) -> Any:
-    for step in parse_path(path):
-        obj = obj[step] if isinstance(step, int) or isinstance(obj, Mapping) else getattr(obj, step)
-    return obj
-
-
-def set_path(obj: Any, path: str, value: Any) -> None:
-    steps = parse_path(path)
-    for step in steps[:-1]:
-        obj = obj[step] if isinstance(step, int) or isinstance(obj, Mapping) else getattr(obj, step)
-    last = steps[-1]
-    if isinstance(last, int) or isinstance(obj, Mapping):
-        obj[last] = value
-    else:
-        setattr(obj, last, value)
-
-
-def has_path(obj: Any, path: str) -> bool:
-    try:
-        get_path(obj, path)
-    except (AttributeError, KeyError, IndexError, TypeError):
-        return False
-    return True
-
-
 # --------------------------------------------------------------------- layers
-
-
-class _Params:
-    """The layer's parameters as arrays; Python-number parameters held in 0-d arrays.
-
-    A bias initialised as ``self.b = 0`` is checked like a 0-d array: the master
-    value lives in an array the numeric side perturbs, and :meth:`sync` writes
-    it back with ``setattr`` before every call.
-    """
-
-    def __init__(self, obj: Any, paths: Sequence[str], owner: str):
-        self.obj = obj
-        self.arrays: dict[str, np.ndarray] = {}
-        self.scalars: set[str] = set()
-        for path in paths:
-            if not has_path(obj, path):
-                raise UserError(Kind.ERROR, f"{owner} has no attribute {path!r} (declared in params=)", [path])
-            value = get_path(obj, path)
-            if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating):
-                self.arrays[path] = value
-            elif isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
-                self.arrays[path] = np.array(float(value))
-                self.scalars.add(path)
-            else:
-                raise UserError(
-                    "error",
-                    f"{owner}.{path} is a {type(value).__name__}"
-                    + (f" of dtype {value.dtype}" if isinstance(value, np.ndarray) else "")
-                    + "; a parameter must be a float array or a number",
-                    [path],
-                )
-
-    def sync(self) -> None:
-        for path in self.scalars:
-            set_path(self.obj, path, float(self.arrays[path]))
-
-    def restore(self, path: str, before: np.ndarray) -> str | None:
-        """Undo a change user code made to a parameter (rebound or written); say what it was.
-
-        ``"0.0976 -> 0.0926"`` for the first changed entry, or None if unchanged.
-        """
-        master = self.arrays[path]
-        current = get_path(self.obj, path) if has_path(self.obj, path) else master
-        if path in self.scalars:
-            try:
-                value = np.array(float(current))
-            except (TypeError, ValueError):
-                value = master
-        else:
-            value = current if isinstance(current, np.ndarray) else master
-        change = arrays.first_change(before, value) if value.shape == before.shape else "its shape changed"
-        rebound = path not in self.scalars and current is not master
-        if rebound:
-            set_path(self.obj, path, master)
-        np.copyto(master, before)
-        if change is None and not rebound:
-            return None
-        return (change or "replaced by a new array of the same values").split(": ", 1)[-1]
 
 
 class LayerCheck(Check):
@@ -190,7 +79,7 @@ class LayerCheck(Check):
         paths = list(self.params) if self.params is not None else self._discover(dims, copy.deepcopy(rng))
         obj = call_user(self.make, (dims, rng) if self.wants_rng else (dims,), self.name)
         label = type(obj).__name__
-        params = _Params(obj, paths, label)
+        params = Parameters(obj, paths, label)
         inputs = {n: draw_values(rng, self.ranges[n][0], self.ranges[n][1], s.resolve(dims), nasty=nasty)
                   for n, s in self.inputs.items()}
         override(self, inputs)  # check_at(inputs=...): the user's own arrays
@@ -220,26 +109,14 @@ class LayerCheck(Check):
                 notes.append(Finding(Kind.MUTATION, f"{label}.backward wrote into its upstream gradient dout "
                                                     f"({change}): copy it first (dout = dout.copy())",
                                      wanted, site="dout"))
-            method = f"{label}.{getattr(self.backward, '__name__', 'backward')}"
-            stepped = {path: text for path in params.arrays
-                       if (text := params.restore(path, before[path])) is not None}
-            out: dict[str, Any] = {}
-            buffers = []
-            for path in params.arrays:
-                try:
-                    buffer = self._gradient_buffer(obj, path, label)
-                except UserError as missing:  # one missing gradient leaves the others' verdicts
-                    out[path] = _optimizer_step(method, path, stepped[path]) if path in stepped else missing
-                    continue
-                if path in stepped:
-                    notes.append(Finding(Kind.MUTATION, _optimizer_text(method, path, stepped[path]), [path],
-                                         site=path))
-                out[path] = signed(buffer, self.sign)
-                if isinstance(buffer, np.ndarray):
-                    buffers.append(buffer)
+            stepped = params.steps(before)
+            found = {path: get_path(obj, grad_path) for path in params.arrays
+                     if (grad_path := gradient_path(obj, path, self.declared(path))) is not None}
+            out = self.gradients_left(label, list(params.arrays), found, stepped, notes, "the declaration (params=)")
+            # Gradient buffers are meant to be written by backward: not a mutation.
+            buffers = [buffer for buffer in found.values() if isinstance(buffer, np.ndarray)]
             if self.inputs:
                 out.update(self._input_gradients(returned, label))
-            # Gradient buffers are meant to be written by backward: not a mutation.
             out[BUFFERS] = buffers
             return out
 
@@ -258,31 +135,14 @@ class LayerCheck(Check):
                        notes=notes, terms=terms)
 
     def _discover(self, dims: Dims, rng: np.random.Generator) -> list[str]:
-        """Parameters by name, on a twin layer: arrays that backward leaves a dW/W_grad for."""
+        """Parameters by name, on a twin layer (see :func:`~gradcheck.declare.attributes.discover`)."""
         twin = call_user(self.make, (dims, rng) if self.wants_rng else (dims,), self.name)
         label = type(twin).__name__
         inputs = {n: rng.uniform(self.ranges[n][0], self.ranges[n][1], size=s.resolve(dims))
                   for n, s in self.inputs.items()}
-        # Arrays the layer holds before any forward: parameters, not the forward's cache.
-        held = {name: (value, value.copy()) for name, value in vars(twin).items()
-                if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating)
-                and not arrays.is_gradient_buffer(name, vars(twin))}
-        out = self._run_forward(twin, inputs, dims, label)
-        held = {name: (a, old) for name, (a, old) in held.items()
-                if getattr(twin, name, None) is a and np.array_equal(a, old)}
-        call_user(self.backward, (twin, np.ones_like(out)), f"{label}.backward")
-        found = [
-            name for name, value in vars(twin).items()
-            if (isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating)
-                or isinstance(value, float)) and _gradient_name(twin, name) is not None
-        ]
-        # Arrays the forward did not write but backward changed: parameters updated by an
-        # optimizer step inside backward (reported as such, not as a missing gradient).
-        found += [name for name, (array, old) in held.items() if name not in found and _stepped(twin, name, array, old)]
-        if not found and not self.inputs:
-            raise UserError(Kind.ERROR, f"cannot tell which attributes of {label} are parameters: after backward, none "
-                                     f"has a gradient attribute named like dW or W_grad; declare params={{'W': 'dW'}}")
-        return found
+        return discover(twin, lambda: self._run_forward(twin, inputs, dims, label),
+                        lambda dout: call_user(self.backward, (twin, dout), f"{label}.backward"),
+                        has_inputs=bool(self.inputs))
 
     def _run_forward(self, obj: Any, given: dict[str, np.ndarray], dims: Dims, label: str) -> np.ndarray:
         if self.steps is None:
@@ -301,13 +161,35 @@ class LayerCheck(Check):
                                      f"for a layer that keeps its output in an attribute, pass output=lambda layer: ...")
         return real_output(out, f"the output of {label}.forward")
 
-    def _gradient_buffer(self, obj: Any, path: str, label: str) -> Any:
-        grad_path = self.params.get(path) if self.params else None
-        grad_path = grad_path or _gradient_name(obj, path)
-        if grad_path is None or not has_path(obj, grad_path):
-            tried = grad_path or ", ".join(p.format(path) for p in GRADIENT_NAMES)
-            raise UserError(Kind.NOT_IMPLEMENTED, f"{label}.backward left no gradient for {path} (looked for {tried})", [path])
-        return get_path(obj, grad_path)
+    def declared(self, path: str) -> str | None:
+        """Where the declaration says the gradient of ``path`` is (None: found by name)."""
+        return self.params.get(path) if self.params else None
+
+    def gradients_left(self, label: str, paths: Sequence[str], found: Mapping[str, Any], stepped: Mapping[str, str],
+                       notes: list[Finding], declared_in: str) -> dict[str, Any]:
+        """Each parameter's gradient as backward left it, or the finding that says why there is none.
+
+        ``found`` holds the gradients that are where they were expected; ``stepped`` the
+        parameters backward changed.  One missing gradient hides no other: only its own
+        parameter gets the finding, every other one its verdict.
+        """
+        method = getattr(self.backward, "__name__", "backward")
+        out: dict[str, Any] = {}
+        for path in paths:
+            step = stepped.get(path)
+            if step is not None:
+                text = optimizer_text(f"{label}.{method}", path, step)
+                if path not in found:  # an optimizer step, not a missing gradient
+                    out[path] = UserError(Kind.ERROR, text, [path])
+                    continue
+                note = Finding(Kind.MUTATION, text, [path], site=path)
+                if note not in notes:
+                    notes.append(note)
+            if path in found:
+                out[path] = signed(found[path], self.sign)
+            else:
+                out[path] = no_gradient(label, method, path, self.declared(path), declared_in)
+        return out
 
     def _input_gradients(self, returned: Any, label: str) -> dict[str, Any]:
         names = list(self.inputs)
@@ -318,25 +200,8 @@ class LayerCheck(Check):
         return dict(zip(names, returned))
 
 
-def _optimizer_text(method: str, path: str, change: str) -> str:
-    return (f"{method} changed {path} ({change}): an optimizer step inside backward? Declare the "
-            f"gradient where the optimizer receives it (README: \"An optimizer step inside backward\")")
-
-
-def _optimizer_step(method: str, path: str, change: str) -> UserError:
-    """The finding for a parameter that backward updated instead of leaving its gradient."""
-    return UserError(Kind.ERROR, _optimizer_text(method, path, change), [path])
-
-
 #: Key under which grads() also returns the raw gradient buffers (ignored when read).
 BUFFERS = "__gradient_buffers__"
-
-
-def _stepped(obj: Any, name: str, array: np.ndarray, old: np.ndarray) -> bool:
-    now = getattr(obj, name, None)
-    if not isinstance(now, np.ndarray) or now.shape != old.shape or name.startswith("_"):
-        return False
-    return now is not array or not np.array_equal(now, old)
 
 
 def signed(grad: Any, sign: int) -> Any:
@@ -347,16 +212,6 @@ def signed(grad: Any, sign: int) -> Any:
         return -np.asarray(grad, dtype=np.float64)
     except (TypeError, ValueError):  # not numbers: reading the gradients says what it is
         return grad
-
-
-def _gradient_name(obj: Any, path: str) -> str | None:
-    head, _, leaf = path.rpartition(".")
-    prefix = head + "." if head else ""
-    for pattern in GRADIENT_NAMES:
-        candidate = prefix + pattern.format(leaf)
-        if has_path(obj, candidate):
-            return candidate
-    return None
 
 
 def _missing(label: str, name: str) -> Callable[[], None]:
@@ -505,7 +360,7 @@ class ModelCheck(Check):
         table = getattr(obj, self.params_attr, None)
         if not isinstance(table, Mapping) or not table:
             raise UserError(Kind.ERROR, f"{label}.{self.params_attr} should be a non-empty dict of parameter arrays")
-        params = _Params(table, list(table), f"{label}.{self.params_attr}")
+        params = Parameters(table, list(table), f"{label}.{self.params_attr}")
         X = self._draw(self.X, dims, rng, draw, nasty)
         y = None if self.y is None else self._draw(self.y, dims, rng, draw)
         method = _method(self.loss_method, "loss")

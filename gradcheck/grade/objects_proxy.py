@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from ..declare.attributes import parse_path
 from ..declare.check import Draw
 from ..declare.dims import Dims, DimSpace
-from ..declare.layers import LAYER_ARGS, LayerCheck, ModelCheck, parse_path, signed
+from ..declare.layers import LAYER_ARGS, LayerCheck, ModelCheck
 from ..declare.problem import Problem
 from ..errors import SpecError
 from ..findings import Finding, Kind, UserError
@@ -138,7 +139,14 @@ class _Remote:
         from .proxy import ask
 
         assert self.sandbox is not None  # only a spec being read has none, and it never builds
-        return ask(self.sandbox, request)
+        reply = ask(self.sandbox, request)
+        problem = reply.get("object_error")
+        if isinstance(problem, dict):  # what is wrong with the object, said as the local check says it
+            kind = "not-implemented" if problem.get("kind") == "not-implemented" else "error"
+            params = problem.get("params")
+            raise UserError(kind, str(problem.get("message"))[:600],
+                            [str(p)[:200] for p in params[:20]] if isinstance(params, list) else [])
+        return reply
 
     def build_remote(self, kind: str, dims: Dims, seed: int, extra: dict[str, Any]
                      ) -> tuple[int, str, dict[str, np.ndarray]]:
@@ -214,12 +222,12 @@ class RemoteLayer(_Remote, LayerCheck):
             for finding in self.claims(reply, list(params)):
                 if finding not in notes:
                     notes.append(finding)
-            missing = _mapping(reply.get("missing"))
-            for path, tried in missing.items():
-                raise UserError(Kind.NOT_IMPLEMENTED, f"{label}.backward left no gradient for {path[:200]} "
-                                                      f"(looked for {str(tried)[:200]})", [path[:200]])
+            sent = reply.get("missing")
+            missing = {m for m in sent if isinstance(m, str)} if isinstance(sent, list) else set()
             buffers = _mapping(reply.get("buffers"))
-            out: dict[str, Any] = {p: signed(buffers.get(p), self.sign) for p in params}
+            found = {p: buffers[p] for p in params if p in buffers and p not in missing}
+            stepped = {p: str(text)[:100] for p, text in _mapping(reply.get("stepped")).items() if p in params}
+            out = self.gradients_left(label, list(params), found, stepped, notes, "the spec")
             if self.inputs:
                 out.update(self._input_gradients(reply.get("returned"), label))
             return out

@@ -77,7 +77,8 @@ def check_from_spec(specs: list[GradeSpec], module: ModuleType, name: str) -> Ch
 
 def object_check(gspec: GradeSpec, namespace: dict[str, Any]) -> Check:
     """A class-layer or model spec's check on the student's own class, built here by ``make``."""
-    from ..declare.layers import LAYER_ARGS, LayerCheck, ModelCheck, get_path
+    from ..declare.attributes import get_path
+    from ..declare.layers import LAYER_ARGS, LayerCheck, ModelCheck
     from .objects_proxy import with_make_dims
 
     def make(d: Any, rng: Any) -> Any:
