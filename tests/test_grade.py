@@ -196,11 +196,14 @@ def test_a_broken_spec_is_one_clear_line(tmp_path):
 
 
 def test_wire_carries_arrays_exactly_and_refuses_objects():
-    message = {"a": np.arange(6.0).reshape(2, 3), "t": (1, 2.5, float("nan")), "s": "x", "n": None}
+    message = {"a": np.arange(6.0).reshape(2, 3), "t": (1, 2.5, float("nan")), "s": "x", "n": None,
+               "zero_d": np.array(0.5), "strided": np.arange(6.0).reshape(2, 3).T}
     read, write = os.pipe()
     wire.send(write, message)
     got = wire.receive(read)
     assert np.array_equal(got["a"], message["a"]) and got["t"][:2] == (1, 2.5) and np.isnan(got["t"][2])
+    assert got["zero_d"].shape == () and got["zero_d"] == 0.5, "a number parameter stays a 0-d array"
+    assert np.array_equal(got["strided"], message["strided"])
     with pytest.raises(wire.WireError):
         wire.encode(np.array([object()], dtype=object))
 

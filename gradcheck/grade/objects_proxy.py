@@ -219,7 +219,7 @@ class RemoteLayer(_Remote, LayerCheck):
 
         def grads() -> dict[str, Any]:
             reply = self.ask({"op": "object_backward", "handle": handle, "upstream": upstream[0]})
-            for finding in self.claims(reply, list(params)):
+            for finding in self.claims(reply, wanted):  # as the local check: about what is checked
                 if finding not in notes:
                     notes.append(finding)
             sent = reply.get("missing")
@@ -232,8 +232,8 @@ class RemoteLayer(_Remote, LayerCheck):
                 out.update(self._input_gradients(reply.get("returned"), label))
             return out
 
-        loss()  # the first forward fixes the upstream gradient's shape
         wanted = self.wrt or [*self.inputs, *params]
+        loss()  # the first forward fixes the upstream gradient's shape
         every = {**inputs, **params}
         for name in wanted:
             if name not in every:

@@ -39,7 +39,8 @@ def encode(value: Any) -> Any:
         if value.dtype == object:
             raise WireError("an array of Python objects cannot be sent")
         buffer = io.BytesIO()
-        np.save(buffer, np.ascontiguousarray(value), allow_pickle=False)
+        # Not np.ascontiguousarray: it turns a 0-d array (a number parameter) into shape (1,).
+        np.save(buffer, value if value.flags.c_contiguous else value.copy(order="C"), allow_pickle=False)
         return {"__array__": base64.b64encode(buffer.getvalue()).decode("ascii")}
     if isinstance(value, tuple):
         return {"__tuple__": [encode(v) for v in value]}
