@@ -192,8 +192,9 @@ CHECKS = [
             make="TwoLayerNetNoRegGrad(d.D, d.H, d.C, rng)"),
 ]
 """
-#: The zoo's make functions ZOO_SPEC grades; FullConnectedLayer and RecurrentLayer are left out:
-#: their declarations pass backward functions, which a spec (names only) cannot say.
+#: The zoo's make functions ZOO_SPEC grades.  Left out: FullConnectedLayer, RecurrentLayer and
+#: SoftmaxWithLoss, whose declarations pass forward or backward functions, which a spec (names only)
+#: cannot say.
 ZOO_MAKES = {"class_layers": ["make_linear", "make_linear_mean_grad", "make_linear_accumulating", "make_conv_layer"],
              "library_layers": ["make_relu", "make_relu_in_place", "make_dense", "make_dense_stepping", "make_softmax",
                                 "make_softmax_diagonal"],
@@ -248,7 +249,7 @@ def _zoo(module):
 
 
 def _verdicts(ok, params, findings):
-    """What must agree: pass or fail, each parameter's status, the kinds of finding on each parameter."""
+    """What must agree: pass or fail, each parameter's status and hints, the kinds of finding on each parameter."""
     return {"ok": ok, "params": params, "findings": sorted({(kind, tuple(sorted(p))) for kind, p in findings})}
 
 
@@ -256,10 +257,10 @@ def _verdicts(ok, params, findings):
 def test_the_zoos_class_layers_get_the_same_verdicts_locally_and_graded(zoo_graded, module, make):
     report = gc.check(getattr(_zoo(module), make),
                       examples=ZOO_EXAMPLES, seed=0)
-    local = _verdicts(report.ok, {n: p.status for n, p in report.params.items()},
+    local = _verdicts(report.ok, {n: (p.status, p.hints) for n, p in report.params.items()},
                       [(f.kind.value, f.params) for f in report.findings])
     graded = zoo_graded[make]
-    remote = _verdicts(graded["ok"], {n: p["status"] for n, p in graded["params"].items()},
+    remote = _verdicts(graded["ok"], {n: (p["status"], p["hints"]) for n, p in graded["params"].items()},
                        [(f["kind"], f["params"]) for f in graded["findings"]])
     assert remote == local, (graded["findings"], report.findings)
 

@@ -204,7 +204,7 @@ class RemoteLayer(_Remote, LayerCheck):
         upstream: list[np.ndarray] = []
         notes: list[Finding] = []
 
-        def loss() -> float:
+        def forward() -> np.ndarray:
             reply = self.ask({"op": "object_forward", "handle": handle, "params": params, "inputs": inputs})
             out = reply.get("out")
             if not isinstance(out, np.ndarray) or not np.issubdtype(out.dtype, np.number):
@@ -212,10 +212,18 @@ class RemoteLayer(_Remote, LayerCheck):
             out = np.asarray(out, dtype=np.float64)
             if not upstream:
                 upstream.append(rng.standard_normal(out.shape))
+            return out
+
+        def loss() -> float:
+            out = forward()
             if out.shape != upstream[0].shape:
                 raise UserError(Kind.ERROR, f"{label}.forward changed its output shape from {upstream[0].shape} "
                                             f"to {out.shape}")
             return float(np.sum(out * upstream[0]))
+
+        def terms() -> list[np.ndarray]:  # for the report's hints, as in LayerCheck.build
+            out = forward()
+            return [out * upstream[0]] if out.shape == upstream[0].shape else []
 
         def grads() -> dict[str, Any]:
             reply = self.ask({"op": "object_backward", "handle": handle, "upstream": upstream[0]})
@@ -239,7 +247,8 @@ class RemoteLayer(_Remote, LayerCheck):
             if name not in every:
                 raise UserError(Kind.ERROR, f"wrt names {name!r}, which is neither an input nor a parameter "
                                             f"({', '.join(every)})")
-        return Problem({n: every[n] for n in wanted}, loss, grads, watch=[], source=f"{label}.backward", notes=notes)
+        return Problem({n: every[n] for n in wanted}, loss, grads, watch=[], source=f"{label}.backward", notes=notes,
+                       terms=terms)
 
 
 class RemoteModel(_Remote, ModelCheck):
