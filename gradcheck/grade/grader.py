@@ -6,9 +6,18 @@ is importable), which talks to the submission's isolated worker and writes one
 JSON record on a pipe of its own -- never its stdout, never anything the worker
 can reach.  At most ``jobs`` run at once, each within ``timeout + GRACE``
 seconds; then it is killed, with every process its submission started.  If the
-grading is interrupted (Ctrl-C, SIGTERM), the graders are killed -- their
+grading is interrupted (Ctrl-C, SIGTERM), the graders are killed at once -- their
 sandboxes die with them -- the submissions not graded yet are recorded as
 ``interrupted``, and every results file is still written.
+
+No wait in either process depends on a signal handler being run in time: Python runs
+handlers only in the main thread, between bytecodes, so a signal that lands on another
+thread (or just before the main thread blocks) would leave a blocked main thread
+waiting for whatever it waited for -- a grader's whole time limit.  The main process
+waits in ``select`` on a pipe the signal itself writes to (``signal.set_wakeup_fd``);
+a stopped grader's record is no longer waited for, and a grader that has not exited
+moments after being asked is killed from outside; a grader takes its stop signals in
+a thread that waits for nothing else (``sigwait``).
 """
 
 from __future__ import annotations
@@ -42,6 +51,8 @@ __all__ = ["find_submissions", "grade_folder", "required_failures"]
 
 #: Time a grader process gets beyond the submission's own limit (start-up, the last check).
 GRACE = 8.0
+#: Seconds a grader gets, once the run is interrupted, to kill its sandbox itself before it is killed.
+STOP_GRACE = 2.0
 #: Largest record a grader may send (bytes).
 RECORD_LIMIT = 64 * 1024 * 1024
 
@@ -69,6 +80,8 @@ class _Graders:
         self.isolation = isolation
         self.lock, self.stopped = threading.Lock(), False
         self.running: set[subprocess.Popen[bytes]] = set()
+        # stop() writes here and nothing reads it: once stopped, it is readable for every wait on a record.
+        self._stop_read, self._stop_write = os.pipe()
 
     def run(self, args: list[str], timeout: float) -> tuple[bytes, int | None, str, bool] | None:
         """(record bytes, exit code, last line of stderr, out of time) of one grader, or None once stopped."""
@@ -86,7 +99,7 @@ class _Graders:
                 self.running.add(proc)
             os.close(write_fd)
             try:
-                record = _read_record(read_fd, time.monotonic() + timeout)
+                record = _read_record(read_fd, time.monotonic() + timeout, self._stop_read)
             finally:
                 os.close(read_fd)
                 overdue = time.monotonic() >= started + timeout
@@ -96,17 +109,30 @@ class _Graders:
         return record, proc.returncode, (last or [""])[0], overdue
 
     def _end(self, proc: subprocess.Popen[bytes], *, overdue: bool) -> None:
-        """The grader, and every process of its submission, is gone when this returns."""
-        try:
-            proc.wait(timeout=0 if overdue else 2)
-        except subprocess.TimeoutExpired:
-            proc.terminate()  # SIGTERM: the grader kills its sandbox, then exits
-            try:
-                proc.wait(timeout=1 if overdue else 3)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        """The grader, and every process of its submission, is gone when this returns.
+
+        A grader that sent its record exits by itself; one out of time is asked to
+        (SIGTERM: it kills its sandbox, then exits), and one of a stopped run was asked by
+        :meth:`stop`.  Past its patience it is killed without being asked: its sandbox
+        dies with it (bubblewrap's --die-with-parent, the worker's parent-death signal)
+        and what is left of it, the worker's uid and its copies, is removed below.
+        """
+        patience: list[tuple[signal.Signals | None, float]]  # (what to send first, then how long to wait)
+        if self.stopped:
+            patience = [(None, STOP_GRACE)]  # stop() has sent SIGTERM
+        elif overdue:
+            patience = [(signal.SIGTERM, 1.0)]
+        else:
+            patience = [(None, 2.0), (signal.SIGTERM, 3.0)]
+        for ask, seconds in patience:
+            if ask is not None:
+                proc.send_signal(ask)
+            if _exited(proc, seconds):
+                break
+        else:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
         if self.isolation.level in ("namespaces", "uid"):
             iso.reap_uid(iso.worker_uid(proc.pid))  # its worker's dedicated uid, even if the grader died first
         remove_homes_of(proc.pid)  # the copies of a grader that was killed before cleaning up
@@ -114,19 +140,34 @@ class _Graders:
             self.running.discard(proc)
 
     def stop(self) -> None:
+        """No grader starts from now on; the running ones are asked to end (see :meth:`_end`)."""
         with self.lock:
             self.stopped = True
+            os.write(self._stop_write, b"\0")  # every wait on a record returns
             for proc in self.running:
                 proc.terminate()  # SIGTERM: the grader kills its sandbox, then exits
 
+    def close(self) -> None:
+        """Once no grader runs any more."""
+        os.close(self._stop_read)
+        os.close(self._stop_write)
 
-def _read_record(fd: int, deadline: float) -> bytes:
-    """What the grader writes on its record pipe, until it closes it or the deadline passes."""
+
+def _exited(proc: subprocess.Popen[bytes], seconds: float) -> bool:
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
+def _read_record(fd: int, deadline: float, stop_fd: int) -> bytes:
+    """What the grader writes on its record pipe until it closes it; nothing past the deadline or once stopped."""
     data = bytearray()
     while len(data) <= RECORD_LIMIT:
-        ready, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0))
-        if not ready:
-            return b""  # out of time: no record
+        ready, _, _ = select.select([fd, stop_fd], [], [], max(deadline - time.monotonic(), 0))
+        if fd not in ready:
+            return b""  # out of time, or the run was stopped: no record
         chunk = os.read(fd, 1 << 20)
         if not chunk:
             return bytes(data)
@@ -174,17 +215,16 @@ def grade_folder(
     graders = _Graders(level)
     interrupted = False
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    wakeup = _Wakeup()
     pool = futures.ThreadPoolExecutor(max_workers=jobs)
     cleanup = contextlib.ExitStack()
     try:
         if level.level == "uid":
             cleanup.enter_context(_hidden_from_others([spec_path, folder, Path.cwd()]))
-        pending = {
-            pool.submit(_grade_in_process, graders, path, spec_path, specs, seed_for(student_id(path), seed, vary_seed),
-                        examples, timeout, memory_mb): path
-            for path in submissions
-        }
-        for done in futures.as_completed(pending):
+        pending = [pool.submit(_grade_in_process, graders, path, spec_path, specs,
+                               seed_for(student_id(path), seed, vary_seed), examples, timeout, memory_mb)
+                   for path in submissions]
+        for done in _as_completed(pending, wakeup):
             record = done.result()
             results[record["id"]] = record
             if progress:
@@ -195,6 +235,8 @@ def grade_folder(
     finally:
         signal.signal(signal.SIGTERM, previous)
         pool.shutdown(wait=True, cancel_futures=True)
+        wakeup.close()  # after the pool: no future is left to write to it
+        graders.close()
         cleanup.close()
     for path in submissions:
         graded = results.get(student_id(path))
@@ -206,6 +248,48 @@ def grade_folder(
             "time": round(time.monotonic() - started, 3), "interrupted": interrupted,
             "checks": [{"name": s.name, "points": s.points, "required": s.required} for s in specs],
             "submissions": ordered}
+
+
+class _Wakeup:
+    """A pipe that every signal writes to, whichever thread it lands on (``signal.set_wakeup_fd``), and :meth:`wake` too."""
+
+    def __init__(self) -> None:
+        self.read_fd, self._write_fd = os.pipe()
+        for fd in (self.read_fd, self._write_fd):
+            os.set_blocking(fd, False)
+        self._previous = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
+
+    def wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):  # full: the waiter wakes anyway
+            os.write(self._write_fd, b"\0")
+
+    def wait(self) -> None:
+        """Until woken.  A signal that came before this was called wakes it too: its byte is in the pipe."""
+        select.select([self.read_fd], [], [])  # a signal's Python handler runs as soon as this returns
+        with contextlib.suppress(BlockingIOError):
+            os.read(self.read_fd, 4096)
+
+    def close(self) -> None:
+        signal.set_wakeup_fd(self._previous)
+        os.close(self.read_fd)
+        os.close(self._write_fd)
+
+
+def _as_completed(pending: list[futures.Future[Any]], wakeup: _Wakeup) -> Iterator[futures.Future[Any]]:
+    """The futures as they finish, waiting on ``wakeup`` so that a signal ends the wait at once.
+
+    ``futures.as_completed`` waits in a lock: a signal whose C handler ran on a grader's
+    thread (or just before the main thread blocked) does not wake it, and its Python
+    handler -- the KeyboardInterrupt -- waited for the running grader's whole time limit.
+    """
+    for future in pending:
+        future.add_done_callback(lambda _: wakeup.wake())
+    left = list(pending)
+    while left:
+        wakeup.wait()
+        for future in [f for f in left if f.done()]:
+            left.remove(future)
+            yield future
 
 
 @contextlib.contextmanager
@@ -235,9 +319,23 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
-    kill_all()
-    os._exit(128 + signum)
+def _exit_on_stop() -> None:
+    """SIGTERM or SIGINT kills this grader's sandboxes and ends it at once, whatever its main thread is doing.
+
+    The signals are blocked before any thread starts (every thread inherits that), and
+    taken by a thread that waits for nothing else: a Python handler runs only when the
+    main thread next runs bytecode, which a signal landing on another thread (a sandbox's
+    output readers) does not make happen while the main thread waits for the worker.
+    """
+    stops = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+
+    def take() -> None:
+        signum = signal.sigwait(stops)
+        kill_all()
+        os._exit(128 + signum)
+
+    threading.Thread(target=take, name="gradcheck-stop", daemon=True).start()
 
 
 def _failed_record(path: Path, specs: list[GradeSpec], status: str, message: str) -> dict[str, Any]:
@@ -254,8 +352,7 @@ def required_failures(result: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _main(argv: list[str]) -> int:
     """A grader process: grade one submission, write its JSON record on the record pipe."""
-    signal.signal(signal.SIGTERM, _exit_on_signal)
-    signal.signal(signal.SIGINT, _exit_on_signal)
+    _exit_on_stop()
     path, spec_path, seed, examples, timeout, memory_mb, level, record_fd = argv
     configure(iso.named(level))  # probed by the main process already
     specs = load_assignment(Path(spec_path))  # the spec and its reference, before any submission code runs

@@ -288,6 +288,7 @@ def _limits(memory_mb: int, cpu_seconds: float, processes: int | None) -> Callab
         resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024 * 1024, 64 * 1024 * 1024))
         if processes is not None:  # counted per uid: root (bubblewrap) is exempt, the dropped uid is not
             resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())  # the grader blocks its stop signals; the worker starts clean
         _die_with_parent()
 
     return apply
