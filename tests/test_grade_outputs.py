@@ -86,6 +86,7 @@ CLASS = {
     b"objects": {b"layers.py": CORRECT.replace("return dout * (x > 0)", "return np.array([dout, None], dtype=object)")},
     b"nan": {b"layers.py": CORRECT.replace("np.maximum(x, 0), x", "np.log(-np.abs(x)), x")},
     b"nangrad": {b"layers.py": CORRECT.replace("return dout * (x > 0)", "return dout * np.inf")},
+    b"integer": {b"layers.py": CORRECT.replace("np.maximum(x, 0), x", "np.maximum(x, 0).astype(np.int64), x")},
 }
 
 
@@ -258,6 +259,34 @@ def test_outputs_that_are_not_real_numbers_are_said_as_such(graded, student, che
     assert not record["ok"] and record["score"] == 0
     assert said in _errors(sub, check) + record["table"]
     assert sub["checks"][0]["ok"], "the other check of the same submission is still graded"
+
+
+def _checked_here(code: str, folder: Path, seed: int):
+    """The relu check of ``code`` run by ``gc.check`` in this process, as a student would run it."""
+    import importlib.util
+
+    import gradcheck as gc
+
+    (folder / "here_layers.py").write_text(code)
+    loaded = importlib.util.spec_from_file_location("here_layers", folder / "here_layers.py")
+    module = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(module)
+    backward = gc.backward_of(module.relu_forward, shapes={"x": "N,D"})(module.relu_backward)
+    return gc.check(backward, examples=10, seed=seed)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in log:RuntimeWarning")
+@pytest.mark.parametrize("student", ["nan", "integer"])
+def test_an_output_that_cannot_be_checked_is_graded_as_a_local_check_reports_it(graded, student, tmp_path):
+    from gradcheck.grade.session import check_status
+
+    sub = _subs(graded[1])[student]
+    remote = next(c for c in sub["checks"] if c["id"] == "relu")
+    local = _checked_here(CLASS[student.encode()][b"layers.py"], tmp_path, sub["seed"])
+    said = [(f["kind"], f["message"]) for f in remote["findings"]]
+    assert said == [(f.kind.value, f.message) for f in local.findings]
+    assert "integer dtype int64" in said[0][1] if student == "integer" else "NaN/inf entries" in said[0][1]
+    assert remote["status"] == check_status(local.to_dict()) == "error"
 
 
 def test_one_writer_failing_never_stops_the_others(tmp_path):

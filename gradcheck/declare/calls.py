@@ -95,11 +95,15 @@ def light_copy(value: Any) -> Any:
     return value
 
 
-def real_output(value: Any, what: str) -> np.ndarray:
+def real_output(value: Any, what: str, *, finite: bool = False) -> np.ndarray:
     """``value`` as a float64 array, or a finding that says why an output cannot be checked.
 
     Complex, integer and object outputs would otherwise be cast silently (imaginary
-    parts dropped, a rounded output compared as if it were smooth).
+    parts dropped, a rounded output compared as if it were smooth).  ``finite``: the
+    output is at the drawn point, whose inputs are finite, so NaN or inf in it is a
+    finding of its own (the loss would only read ``nan``); at a perturbed point the
+    engine decides (a loss that is not finite there leaves no slope to compare).
+    Checks run locally and in grading alike: the worker sends outputs with their dtype.
     """
     if isinstance(value, (bool, np.bool_)):
         raise UserError(Kind.ERROR, f"{what} is a bool ({value!r}), not a number: return the float value")
@@ -120,6 +124,20 @@ def real_output(value: Any, what: str) -> np.ndarray:
         raise UserError(Kind.ERROR, f"{what} is an array of dtype {array.dtype} ({type(value).__name__}), "
                                     f"not numbers: return a float array")
     try:
-        return np.asarray(array, dtype=np.float64)
+        real = np.asarray(array, dtype=np.float64)
     except (TypeError, ValueError):
         raise UserError(Kind.ERROR, f"{what} is a {type(value).__name__}, not a float array") from None
+    if finite:
+        _all_finite(real, what)
+    return real
+
+
+def _all_finite(array: np.ndarray, what: str) -> None:
+    bad = ~np.isfinite(array)
+    if not bad.any():
+        return
+    if array.ndim == 0:
+        raise UserError(Kind.ERROR, f"{what} is {array[()]} on inputs drawn finite")
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    raise UserError(Kind.ERROR, f"{what} has {int(bad.sum())} NaN/inf entries of {array.size}, "
+                                f"first at index {first} (value {array[first]}), on inputs drawn finite")

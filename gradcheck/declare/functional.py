@@ -44,7 +44,8 @@ class BackwardOf(Declared):
         self.backward, self.outputs = backward, outputs
         self.name = name_of(backward)
 
-    def _outputs(self, result: Any) -> tuple[list[Any], Any]:
+    def _outputs(self, result: Any, *, drawn: bool = False) -> tuple[list[Any], Any]:
+        """The outputs and the cache; ``drawn``: at the drawn point, where outputs must be finite (``real_output``)."""
         if not isinstance(result, tuple) or len(result) < self.outputs + 1:
             label = name_of(self.fn)
             got = f"a tuple of {len(result)}" if isinstance(result, tuple) else type(result).__name__
@@ -55,7 +56,7 @@ class BackwardOf(Declared):
             )
         outs = []
         for i, out in enumerate(result[: self.outputs]):
-            outs.append(real_output(out, f"output {i} of {name_of(self.fn)}"))
+            outs.append(real_output(out, f"output {i} of {name_of(self.fn)}", finite=drawn))
         return outs, result[-1]
 
     def build(self, dims: Dims, seed: int, draw: Draw, *, nasty: bool = False) -> Problem:
@@ -66,7 +67,7 @@ class BackwardOf(Declared):
         notes: list[Finding] = []
         with self.module_globals(values, self.backward):
             called = self.call_args(values, others)
-            outs, cache = self._outputs(call_user(self.fn, called, fname))
+            outs, cache = self._outputs(call_user(self.fn, called, fname), drawn=True)
         # set when a call with copies showed the forward writing into its inputs
         writes = [self.check_inputs_unchanged(values, called, fname, notes)]
         upstream = [rng.standard_normal(o.shape) for o in outs]

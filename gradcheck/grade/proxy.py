@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..declare.calls import real_output
 from ..declare.check import Draw
 from ..declare.dims import Dims
 from ..declare.functional import BackwardOf, ReturnsGrad, weighted_sum
@@ -69,25 +70,11 @@ def _ask(sandbox: Sandbox, request: dict[str, Any]) -> dict[str, Any]:
 ask = _ask
 
 
-def _arrays(values: Any, what: str) -> list[np.ndarray]:
+def _arrays(values: Any, what: str, *, finite: bool) -> list[np.ndarray]:
+    """The forward outputs the worker sent, judged as a local check judges them (``calls.real_output``)."""
     if not isinstance(values, list):
         raise UserError("error", f"{what} is not a list of arrays")
-    out = []
-    for i, v in enumerate(values):
-        if not isinstance(v, np.ndarray) or not np.issubdtype(v.dtype, np.number):
-            raise UserError("error", f"output {i} of {what} is a {type(v).__name__}, not a numeric array")
-        out.append(np.asarray(v, dtype=np.float64))
-        _check_finite(out[-1], f"output {i} of {what}")
-    return out
-
-
-def _check_finite(array: np.ndarray, what: str) -> None:
-    """NaN or inf in a forward output is said as such (the loss would only read ``nan``)."""
-    bad = ~np.isfinite(array)
-    if bad.any():
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise UserError("error", f"{what} has {int(bad.sum())} NaN/inf entries of {array.size}, "
-                                 f"first at index {first} (value {array[first]}), on inputs drawn finite")
+    return [real_output(v, f"output {i} of {what}", finite=finite) for i, v in enumerate(values)]
 
 
 class _SpecInputs(Declared):
@@ -108,10 +95,11 @@ class RemotePair(_SpecInputs, BackwardOf):
         self.sandbox, self.gspec = sandbox, gspec
         self.forward_name, self.backward_name = str(gspec.forward), str(gspec.backward)
 
-    def forward_outputs(self, args: list[Any]) -> list[np.ndarray]:
+    def forward_outputs(self, args: list[Any], *, drawn: bool = True) -> list[np.ndarray]:
+        """The outputs at ``args``; ``drawn``: at a drawn point, not a perturbed one (see ``real_output``)."""
         reply = _ask(self.sandbox, {"op": "forward", "forward": self.gspec.forward, "args": args,
                                     "outputs": self.outputs})
-        return _arrays(reply.get("outs"), self.forward_name)
+        return _arrays(reply.get("outs"), self.forward_name, finite=drawn)
 
     def build(self, dims: Dims, seed: int, draw: Draw, *, nasty: bool = False) -> Problem:
         rng = np.random.default_rng(seed)
@@ -123,7 +111,7 @@ class RemotePair(_SpecInputs, BackwardOf):
         first = [outs]
 
         def loss() -> float:
-            outs = first.pop() if first else self.forward_outputs(self.call_args(values, others))
+            outs = first.pop() if first else self.forward_outputs(self.call_args(values, others), drawn=False)
             return weighted_sum(outs, upstream, self.forward_name)
 
         def grads() -> Any:
