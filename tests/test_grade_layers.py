@@ -276,6 +276,8 @@ CHECKS = [
             make="Linear(d.D, d.M)"),
     gc.spec("by_name", layer={"inputs": {"x": "N,D"}, "dims": {"M": (1, 4)}, "params": ["W", "b"]},
             make="NoGradients(d.D, d.M)"),
+    gc.spec("rounded", layer={"inputs": {"x": "N,D"}, "dims": {"M": (1, 4)}, "params": ["W", "b"]},
+            make="Rounded(d.D, d.M)"),
 ]
 """
 # Dense steps its optimizer inside backward_pass (ML-From-Scratch); Linear leaves db (twice the
@@ -314,6 +316,10 @@ class Linear:
 class NoGradients(Linear):
     def backward(self, dout):
         return dout @ self.W.T
+
+class Rounded(Linear):
+    def forward(self, x):
+        return np.rint(super().forward(x)).astype(np.int64)
 """
 
 
@@ -360,6 +366,13 @@ def test_one_missing_gradient_hides_no_other_when_graded(told):
         "NoGradients.backward left no gradient for b (looked for db, b_grad, grad_b, d_b, bgrad, gradb)"]
 
 
+def test_an_integer_output_is_the_same_finding_graded_as_locally(told):
+    rounded = told["rounded"]
+    assert rounded["status"] == "error", rounded
+    said = [f["message"] for f in rounded["findings"]]
+    assert any("Rounded.forward has integer dtype int64" in m for m in said), said
+
+
 def test_the_same_layers_checked_locally_get_the_same_verdicts(told):
     namespace = {}
     exec(FINDINGS_STUDENT, namespace)  # noqa: S102 - the test's own code
@@ -370,6 +383,8 @@ def test_the_same_layers_checked_locally_get_the_same_verdicts(told):
             lambda d: namespace["Linear"](d.D, d.M)),
         "by_name": gc.layer(inputs={"x": "N,D"}, params=["W", "b"], dims={"M": (1, 4)})(
             lambda d: namespace["NoGradients"](d.D, d.M)),
+        "rounded": gc.layer(inputs={"x": "N,D"}, params=["W", "b"], dims={"M": (1, 4)})(
+            lambda d: namespace["Rounded"](d.D, d.M)),
     }
     for name, make in local.items():
         report = gc.check(make, examples=10, seed=0)

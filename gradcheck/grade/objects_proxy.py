@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..declare.attributes import parse_path
+from ..declare.calls import real_output
 from ..declare.check import Draw
 from ..declare.dims import Dims, DimSpace
 from ..declare.layers import LAYER_ARGS, LayerCheck, ModelCheck
@@ -207,9 +208,10 @@ class RemoteLayer(_Remote, LayerCheck):
         def forward() -> np.ndarray:
             reply = self.ask({"op": "object_forward", "handle": handle, "params": params, "inputs": inputs})
             out = reply.get("out")
-            if not isinstance(out, np.ndarray) or not np.issubdtype(out.dtype, np.number):
+            if not isinstance(out, np.ndarray):
                 raise UserError(Kind.ERROR, f"{label}.forward returned no array of numbers")
-            out = np.asarray(out, dtype=np.float64)
+            # judged as the local check judges it: an integer or complex output is a finding
+            out = real_output(out, f"the output of {label}.forward")
             if not upstream:
                 upstream.append(rng.standard_normal(out.shape))
             return out
