@@ -12,6 +12,7 @@ Nothing here imports pytest: the plugin and the command line both use it.
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -22,21 +23,40 @@ from ..declare.check import Check
 from ..declare.functional import RETURNS_GRAD_ARGS, BackwardOf, ReturnsGrad
 from ..errors import SpecError
 
-__all__ = ["declared_checks", "inferred_checks", "check_from_spec"]
+__all__ = ["declared_checks", "bound_as", "inferred_checks", "check_from_spec"]
 
 
 # ------------------------------------------------------------------ discovering
 
 
 def declared_checks(module: ModuleType) -> list[tuple[str, Check]]:
-    """``(name, check)`` for each check declared in ``module``, in file order."""
+    """``(name, check)`` for each check declared in ``module``, in file order.
+
+    Each check is named as the module binds it (see :func:`bound_as`); a check bound
+    under two names is listed once, under the first.
+    """
     found, seen = [], set()
     for name, obj in list(vars(module).items()):
         check = getattr(obj, "__gradcheck__", None)
         if isinstance(check, Check) and check.declared_in is vars(module) and id(check) not in seen:
             seen.add(id(check))
-            found.append((name, check))
+            found.append((name, bound_as(check, name)))
     return found
+
+
+def bound_as(check: Check, name: str) -> Check:
+    """``check`` named ``name``, the module attribute it is bound to.
+
+    A function's ``__qualname__`` is not unique: two checks made by one factory are
+    both ``factory.<locals>.make``, and keyed by that name one's failure would hide
+    behind the other's pass.  The module attribute is unique within the module and
+    stable across runs.  The user's check is left as it is: a shallow copy is renamed.
+    """
+    if check.name == name:
+        return check
+    renamed = copy.copy(check)
+    renamed.name = name
+    return renamed
 
 
 def inferred_checks(module: ModuleType, *, skip: set[str] | frozenset[str] = frozenset()) -> list[Any]:

@@ -119,7 +119,9 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
     if id(check) in seen:
         return []  # the same check under a second name
     seen.add(id(check))
-    return CheckItem.from_parent(collector, name=check.name, check=check, obj=obj)
+    from .collect import bound_as
+
+    return CheckItem.from_parent(collector, name=name, check=bound_as(check, name), obj=obj)
 
 
 _SEEN = pytest.StashKey[set[int]]()

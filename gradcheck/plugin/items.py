@@ -30,7 +30,7 @@ class ImplementationModule(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         from ..declare.infer import Inferred
         from ..userfiles import ImportFailed, import_file
-        from .collect import declared_checks, inferred_checks
+        from .collect import bound_as, declared_checks, inferred_checks
 
         try:
             module = import_file(self.path)
@@ -40,7 +40,7 @@ class ImplementationModule(pytest.File):
         covered = set()
         for name, check in declared_checks(module):
             covered.add(name)
-            yield CheckItem.from_parent(self, name=check.name, check=check, obj=getattr(module, name))
+            yield CheckItem.from_parent(self, name=name, check=check, obj=getattr(module, name))
         for name, spec in self._specs().items():
             fn = vars(module).get(name)
             if name in covered or not (inspect.isfunction(fn) or inspect.isclass(fn)) or fn.__module__ != module.__name__:
@@ -49,19 +49,20 @@ class ImplementationModule(pytest.File):
             yield self._from_spec(module, name, spec)
         for found in inferred_checks(module, skip=covered):  # undecorated code: inferred, or what is missing
             if isinstance(found, Inferred):
-                yield CheckItem.from_parent(self, name=found.name, check=found.check, obj=getattr(module, found.name))
+                yield CheckItem.from_parent(self, name=found.name, check=bound_as(found.check, found.name),
+                                            obj=getattr(module, found.name))
             else:
                 yield UndeclaredItem.from_parent(self, name=found.name, convention=found)
 
     def _from_spec(self, module: Any, name: str, spec: Any) -> pytest.Item:
         from ..errors import SpecError
-        from .collect import check_from_spec
+        from .collect import bound_as, check_from_spec
 
         try:
             check = check_from_spec(module, name, spec)
         except SpecError as exc:
             return ImportErrorItem.from_parent(self, name=name, message=f"gradcheck_specs[{name!r}]: {exc}", kind="spec-error")
-        return CheckItem.from_parent(self, name=check.name, check=check, obj=getattr(module, name))
+        return CheckItem.from_parent(self, name=name, check=bound_as(check, name), obj=getattr(module, name))
 
     def _specs(self) -> dict[str, Any]:
         """``gradcheck_specs`` of the conftest files above this file, then ``--gradcheck-spec``."""
