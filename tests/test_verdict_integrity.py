@@ -83,3 +83,135 @@ def test_a_check_keeps_its_own_name_for_the_user_who_holds_it(tmp_path):
     assert [(name, check.name) for name, check in declared_checks(module)] == [
         ("square_wrong", "square_wrong"), ("square_right", "square_right")]
     assert module.square_wrong.__gradcheck__.name == "_square_problem.<locals>.make"
+
+
+# ------------------------------------------- parameters that were never compared
+
+RAISING_BACKWARD = '''
+import gradcheck as gc
+
+
+def affine_forward(x, w):
+    return x @ w, (x, w)
+
+
+@gc.backward_of(affine_forward, shapes={"x": "N,D", "w": "D,M"})
+def affine_backward(dout, cache):
+    x, w = cache
+    return dout @ w.T, (x.T @ dout).reshape(5, -1)   # raises unless D*M is a multiple of 5
+'''
+
+
+def test_a_parameter_not_compared_is_never_ok(tmp_path):
+    import gradcheck as gc
+    from gradcheck.userfiles import import_file
+
+    (tmp_path / "layers.py").write_text(RAISING_BACKWARD)
+    report = gc.check(import_file(tmp_path / "layers.py").affine_backward, examples=5, seed=0)
+    assert not report.ok
+    assert {name: (p.ok, p.status) for name, p in report.params.items()} == {
+        "x": (False, "unchecked"), "w": (False, "unchecked")}
+    assert [f.kind for f in report.findings if f.kind.blocks_verdict] == ["error"]
+    params = report.to_dict()["params"]
+    assert all(not p["ok"] and p["status"] == "unchecked" and p["n_checked"] == 0 for p in params.values())
+    rows = [line.split() for line in str(report).splitlines() if line.startswith(("  x ", "  w "))]
+    assert [row[-2:] for row in rows] == [["not", "checked"]] * 2, str(report)
+
+
+def test_a_parameter_not_compared_is_said_so_in_the_summary_and_earns_no_credit(pytester):
+    from gradcheck.findings import Finding, Kind
+    from gradcheck.grade.assignment import spec
+    from gradcheck.grade.session import _record
+    from gradcheck.report.model import ParamReport, Report
+
+    report = Report("affine", ok=False, params={
+        "w": ParamReport("w", (2, 3)), "b": ParamReport("b", (3,), ok=False, status="unchecked")},
+        findings=[Finding(Kind.SHAPE, "dx has shape (3,), expected (2, 3)", ["x"])])
+    assert _record(spec("affine", backward="affine_backward", points=2, shapes={"x": "N,D"}), report,
+                   "bob.py")["score"] == 1.0
+
+    write(pytester, "impl/layers.py", RAISING_BACKWARD)
+    result = pytester.runpytest("--gradcheck", "impl", "-p", "no:cacheprovider", "--gradcheck-examples", "5")
+    result.stdout.fnmatch_lines(["FAILED *affine_backward: error (at *"])
+    result.stdout.no_fnmatch_line("FAILED *affine_backward:*unchecked*")
+
+
+# ------------------------------------- starter code, missing imports: what to say
+
+STARTER = '''
+import gradcheck as gc
+{imports}
+
+def relu_forward(x):
+    {body}
+    return out, x
+
+
+@gc.backward_of(relu_forward, shapes={{"x": "N,D"}})
+def relu_backward(dout, cache):
+    return dout * (cache > 0)
+'''
+
+
+def check_starter(tmp_path, body, imports="import numpy as np", name="layers"):
+    import gradcheck as gc
+    from gradcheck.userfiles import import_file
+
+    (tmp_path / f"{name}.py").write_text(STARTER.format(body=body, imports=imports))
+    report = gc.check(import_file(tmp_path / f"{name}.py").relu_backward, examples=3, seed=0)
+    assert not report.ok
+    return [(f.kind.value, f.message) for f in report.findings if f.kind.blocks_verdict]
+
+
+def test_an_untouched_starter_function_is_not_implemented_yet(tmp_path):
+    [(kind, message)] = check_starter(tmp_path, "out = None  # TODO: implement the ReLU forward pass")
+    assert kind == "not-implemented"
+    assert "relu_forward returned None as its output: not implemented yet?" in message
+    assert "dtype object" not in message
+
+
+def test_a_starter_function_returning_nothing_is_not_implemented_yet(tmp_path):
+    (tmp_path / "layers.py").write_text(STARTER.format(body="pass", imports="").replace("return out, x", "return None"))
+    import gradcheck as gc
+    from gradcheck.userfiles import import_file
+
+    report = gc.check(import_file(tmp_path / "layers.py").relu_backward, examples=3, seed=0)
+    assert [(f.kind.value, f.message) for f in report.findings if f.kind.blocks_verdict] == [
+        ("not-implemented", "relu_forward returned None: not implemented yet?")]
+
+
+@pytest.mark.parametrize("imports, body, said", [
+    ("", "out = np.maximum(x, 0)", "add `import numpy as np` at the top of layers.py"),
+    ("", "out = x * math.pi", "add `import math` at the top of layers.py"),
+    ("try:\n    from im2col_cython import relu_cython\nexcept ImportError:\n    pass",
+     "out = relu_cython(x)", "layers.py imports relu_cython, but that import failed or did not run"),
+    ("", "from im2col_cython import relu_cython\n    out = relu_cython(x)",
+     "the module im2col_cython could not be imported"),
+])
+def test_a_missing_import_is_an_error_that_says_so(tmp_path, imports, body, said):
+    [(kind, message)] = check_starter(tmp_path, body, imports=imports)
+    assert kind == "error" and "missing import? " in message and said in message, message
+
+
+def test_a_name_the_unfinished_code_never_defined_is_not_implemented(tmp_path):
+    [(kind, message)] = check_starter(tmp_path, "out = relu_helper(x)  # written later")
+    assert kind == "not-implemented" and "name 'relu_helper' is not defined" in message
+    assert "missing import" not in message
+
+
+# ------------------------------------------------ where an error happened
+
+def test_an_error_raised_inside_numpy_names_the_users_line(tmp_path):
+    [(kind, message)] = check_starter(tmp_path, "out = np.maximum(x, 0) + np.sum(x, axis=5)")
+    assert kind == "error"
+    assert message.endswith("(layers.py:6, in relu_forward)"), message
+
+
+def test_a_syntax_error_in_the_users_file_names_its_line(tmp_path):
+    from gradcheck.userfiles import ImportFailed, import_file
+
+    (tmp_path / "layers.py").write_text("import numpy as np\n\n\ndef f(x):\n    print 'x'\n")
+    with pytest.raises(ImportFailed) as failed:
+        import_file(tmp_path / "layers.py")
+    message = str(failed.value)
+    assert message.startswith("could not import layers.py: SyntaxError: ") and message.endswith("(layers.py:5)"), message

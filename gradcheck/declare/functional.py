@@ -19,7 +19,7 @@ import numpy as np
 from .. import arrays
 from ..errors import SpecError
 from ..findings import Finding, Kind, UserError
-from .calls import call_user, name_of, real_output
+from .calls import call_user, name_of, not_none, real_output
 from .check import Check, Draw, F, attach, caller_globals, keyword_defaults, parameter_names
 from .dims import Dims, DimSpace
 from .problem import Problem
@@ -46,6 +46,7 @@ class BackwardOf(Declared):
 
     def _outputs(self, result: Any, *, drawn: bool = False) -> tuple[list[Any], Any]:
         """The outputs and the cache; ``drawn``: at the drawn point, where outputs must be finite (``real_output``)."""
+        not_none(result, name_of(self.fn))
         if not isinstance(result, tuple) or len(result) < self.outputs + 1:
             label = name_of(self.fn)
             got = f"a tuple of {len(result)}" if isinstance(result, tuple) else type(result).__name__
@@ -56,6 +57,7 @@ class BackwardOf(Declared):
             )
         outs = []
         for i, out in enumerate(result[: self.outputs]):
+            not_none(out, name_of(self.fn), f" for output {i}" if self.outputs > 1 else " as its output")
             outs.append(real_output(out, f"output {i} of {name_of(self.fn)}", finite=drawn))
         return outs, result[-1]
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck.declare.calls import describe_exception
+from gradcheck.declare.calls import describe_exception, exception_kind, missing_import
 from gradcheck.grade import notebooks, objects_worker, wire
 
 SKIP_FILES = {"conftest.py", "setup.py"}
@@ -265,16 +265,15 @@ def _check_numeric(array: np.ndarray, value: Any, what: str) -> None:
 
 
 def _kind(exc: BaseException) -> str:
-    if isinstance(exc, (NotImplementedError, NameError)):
-        return "not-implemented"
     if isinstance(exc, MemoryError):
         return "memory"
-    return "error"
+    return exception_kind(exc).value  # the local check's rule: a missing import is an error
 
 
 def _describe(exc: BaseException) -> str:
     """The exception with the submission's ``file:line`` (bounded: a student controls its text)."""
-    text = _safe_str(exc) if isinstance(exc, Unsupported) else describe_exception(exc)
+    note = missing_import(exc)
+    text = _safe_str(exc) if isinstance(exc, Unsupported) else describe_exception(exc) + (f": {note}" if note else "")
     return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT] + " [...]"
 
 

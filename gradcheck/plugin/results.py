@@ -102,7 +102,7 @@ def _what_failed(record: dict[str, Any]) -> str:
     # not "wrong W; not-implemented"); then the kinds of finding that no parameter's verdict names.
     by_status: dict[str, list[str]] = {}
     for name, p in record["params"].items():
-        if not p["ok"]:
+        if not p["ok"] and p.get("status") != "unchecked":  # not compared: the finding says why
             by_status.setdefault(p.get("status") or "wrong", []).append(name)
     kinds = sorted({f["kind"] for f in record.get("findings", []) if Kind(f["kind"]).summarized} - set(by_status))
     parts = [f"{status} {', '.join(names)}" for status, names in by_status.items()]

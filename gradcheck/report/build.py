@@ -64,14 +64,23 @@ def build_report(name: str, state: Search, shown: Outcome | None, params: Mappin
                                        site=finding.site))
     for p in report.params.values():
         report.findings += _param_findings(p, report.findings, dict(shown.dims))
-    passing = all(p.ok for p in report.params.values()) and not any(f.kind.blocks_verdict for f in report.findings)
-    if report.params and passing and not state.output_changed:
+    if report.params and _passing(report) and not state.output_changed:
         report.findings.append(_nothing_compared(name, state.examples, list(report.params)))
-    report.ok = all(p.ok for p in report.params.values()) and not any(f.kind.blocks_verdict
-                                                                        for f in report.findings)
+    report.ok = _passing(report)
     nasty = ", nasty=True" if shown.nasty else ""
     report.reproduce = f"gc.check_at({name}, {dict(shown.dims)!r}, seed={shown.seed}{nasty})"
     return report
+
+
+def _passing(report: Report) -> bool:
+    """No blocking finding, and every compared parameter right.
+
+    A parameter that was not compared (``unchecked``: the user's code failed before its
+    gradient could be measured) is not ok, yet says nothing of the verdict either way:
+    the verdict comes from the finding that stopped it.
+    """
+    compared = [p for p in report.params.values() if p.status != "unchecked"]
+    return all(p.ok for p in compared) and not any(f.kind.blocks_verdict for f in report.findings)
 
 
 def _nothing_compared(name: str, examples: int, params: list[str]) -> Finding:
@@ -86,7 +95,7 @@ def _nothing_compared(name: str, examples: int, params: list[str]) -> Finding:
 def _param_findings(p: ParamReport, found: list[Finding], config: dict[str, int]) -> list[Finding]:
     out = []
     covered = any(p.name in f.params for f in found if f.kind == p.status)
-    if not p.ok and not covered:  # a shape or not-implemented verdict already has its finding
+    if not p.ok and not covered and p.status != "unchecked":  # unchecked: the error that stopped it says why  # a shape or not-implemented verdict already has its finding
         what = "the analytic gradient is all zeros; " if p.status == "not-implemented" else ""
         kind = Kind.MISMATCH if p.status == "wrong" else Kind(p.status)
         out.append(Finding(kind, f"{p.name}: {what}{p.n_wrong} of {p.n_checked} entries wrong", [p.name], config))
@@ -129,6 +138,8 @@ def param_reports(measured: Mapping[str, Measured], dims: Mapping[str, int]) -> 
             _fill(report, m.entries, m.probe_status, Dims(dims), m.shape)
         elif m.probe is not None:
             _from_probe(report, m.probe, m.located)
+        elif m.error is None:  # nothing compared (backward raised first): never "ok"
+            report.ok, report.status = False, "unchecked"
         reports[name] = report
     return reports
 
