@@ -26,7 +26,7 @@ from .engine.search import Search, Timeout, search, search_one, time_limit
 from .engine.shrink import smaller_failure
 from .engine.verdict import Tolerance, tolerance
 from .errors import GradientError, SpecError
-from .findings import UserError
+from .findings import Kind, UserError
 from .report.build import (
     build_report,
     param_reports,
@@ -125,6 +125,8 @@ def check(
                 state, failure = search(chk, examples, seed, deadline, database, nasty, mode)
             except Timeout:
                 return timed_out(chk.name, seed, timeout)
+        if failure is not None and _spec_error(failure):
+            return _spec_error_report(chk.name, failure, seed)
         if failure is not None and not database:
             failure = _smallest(chk, state, failure, nasty, mode)
         return _report(chk, state, failure, seed)
@@ -241,6 +243,19 @@ def check_model(
     """
     declared = ModelCheck(make, X=X, y=y, dims=dims, where=where, loss=loss, params=params)
     return check(declared, **check_args)
+
+
+def _spec_error(outcome: Outcome) -> bool:
+    return any(err.kind is Kind.SPEC_ERROR for err in outcome.errors)
+
+
+def _spec_error_report(name: str, failure: Outcome, seed: int | None) -> Report:
+    """A mistake in the declaration: said once, as such, with no search for a smallest example
+    (every example fails alike, and no gradient was compared)."""
+    message = next(err.message for err in failure.errors if err.kind is Kind.SPEC_ERROR)
+    report = Report.not_run(name, Kind.SPEC_ERROR, message)
+    report.seed = seed
+    return report
 
 
 def _smallest(chk: Check, state: Search, failure: Outcome, nasty: bool, mode: str) -> Outcome:

@@ -215,3 +215,72 @@ def test_a_syntax_error_in_the_users_file_names_its_line(tmp_path):
         import_file(tmp_path / "layers.py")
     message = str(failed.value)
     assert message.startswith("could not import layers.py: SyntaxError: ") and message.endswith("(layers.py:5)"), message
+
+
+# ------------------------------------------------ a mistake in the declaration
+
+DENSE = '''
+import numpy as np
+
+import gradcheck as gc
+
+
+class Dense:
+    def __init__(self, n_in, n_out):
+        self.W = np.ones((n_in, n_out))
+        self.dW = None
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.W
+
+    def backward(self, g):
+        self.dW = self.x.T @ g
+        return g @ self.W.T
+
+
+@gc.layer(inputs={"x": "N,D"}, params={"W": "dW"})
+def dense(d, rng):
+    return Dense(d.D, d.M)      # M is read only here and not listed in dims=
+
+
+def scale_forward(x, a):
+    return x * a, (x, a)
+
+
+@gc.backward_of(scale_forward, shapes={"x": "N,D"}, args={"a": lambda d: float(d.M)})
+def scale_backward(dout, cache):
+    return dout * cache[1]
+
+
+@gc.problem(dims={"N": (2, 3)}, where=lambda d: d.N > 5)
+def never(d, rng):
+    w = rng.standard_normal(d.N)
+    return gc.Problem({"w": w}, loss=lambda: float(np.sum(w)), grads=lambda: {"w": np.ones_like(w)})
+'''
+
+
+@pytest.mark.parametrize("name, where", [("dense", "dense"), ("scale_backward", "args['a']")])
+def test_a_dim_the_declaration_never_lists_is_one_spec_error_not_a_search(tmp_path, name, where):
+    import gradcheck as gc
+    from gradcheck.userfiles import import_file
+
+    (tmp_path / "decl.py").write_text(DENSE)
+    report = gc.check(getattr(import_file(tmp_path / "decl.py"), name), examples=5, seed=0)
+    assert not report.ok and report.config == {} and report.params == {}
+    assert [f.kind.value for f in report.findings] == ["spec-error"]
+    assert report.findings[0].message.startswith(f"{where}: SpecError: dimension 'M' is not defined")
+    text = str(report)
+    assert text.startswith(f"{name}: SPEC ERROR") and "smallest failing" not in text and "FAILED" not in text
+
+
+def test_every_spec_error_is_a_record_of_the_summary_and_json(pytester):
+    write(pytester, "test_decl.py", DENSE)
+    result = pytester.runpytest("test_decl.py", "-p", "no:cacheprovider", "--gradcheck-examples", "5",
+                                "--gradcheck-json", "out.json")
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines(["3 checks, 3 failed*"])
+    result.stdout.no_fnmatch_line("*smallest failing*")
+    checks = {c["name"]: c for c in json.loads((pytester.path / "out.json").read_text())["checks"]}
+    assert sorted(checks) == ["dense", "never", "scale_backward"]
+    assert all([f["kind"] for f in c["findings"]] == ["spec-error"] and not c["ok"] for c in checks.values())

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import SpecError
 from ..findings import Kind, UserError
 
 __all__ = ["call_user", "not_none", "exception_kind", "missing_import", "describe_exception", "name_of", "fresh",
@@ -36,6 +37,8 @@ def call_user(fn: Callable[..., Any], args: Sequence[Any], label: str) -> Any:
         return fn(*args)
     except UserError:
         raise
+    except SpecError as exc:  # a declaration's own code (make, an args function) misread the declaration
+        raise UserError(Kind.SPEC_ERROR, f"{label}: {describe_exception(exc)}") from exc
     except Exception as exc:
         note = missing_import(exc)
         raise UserError(exception_kind(exc), f"{label} raised {describe_exception(exc)}"

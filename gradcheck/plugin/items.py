@@ -129,12 +129,30 @@ class CheckItem(pytest.Item):
             self.keywords[mark.name] = mark
 
     def runtest(self) -> None:
+        from ..errors import SpecError
+        from ..report.model import Report
+
+        try:
+            report = self._check()
+        except SpecError as exc:  # a declaration that cannot run: still one record in the summary and JSON
+            self.gradcheck_report = Report.not_run(self.name, "spec-error", str(exc))
+            raise
+        inferred = getattr(self.check, "inferred", None)
+        if inferred:  # undecorated code: say the check was inferred, and from what
+            from ..findings import Finding, Kind
+
+            report.findings.insert(0, Finding(Kind.INFERRED, inferred["source"]))
+        self.gradcheck_report = report
+        if not report.ok:
+            raise CheckFailed(report)
+
+    def _check(self) -> Report:
         from ..checking import check
 
         options = self.config.stash[OPTIONS]
         tuned = self._marker_kwargs()
         seed = tuned.get("seed", options.seed)
-        report = check(
+        return check(
             self.check,
             examples=tuned.get("examples", options.examples),
             seed=seed,
@@ -146,14 +164,6 @@ class CheckItem(pytest.Item):
             eps=tuned.get("eps"),
             strict=bool(tuned.get("strict", options.strict)),
         )
-        inferred = getattr(self.check, "inferred", None)
-        if inferred:  # undecorated code: say the check was inferred, and from what
-            from ..findings import Finding, Kind
-
-            report.findings.insert(0, Finding(Kind.INFERRED, inferred["source"]))
-        self.gradcheck_report = report
-        if not report.ok:
-            raise CheckFailed(report)
 
     def _marker_kwargs(self) -> dict[str, Any]:
         mark = self.get_closest_marker("gradcheck")

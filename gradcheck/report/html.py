@@ -137,6 +137,8 @@ def _headline(record: Record) -> str:
     if record.get("ok"):
         summary = passed_summary(examples, record.get("config", {}), record.get("largest", {}))
         return f"{name}: {_badge('ok', 'ok')} ({_e(summary)})"
+    if any(f.get("kind") == "spec-error" for f in record.get("findings", [])):
+        return f"{name}: {_badge('SPEC ERROR', 'bad')} (a mistake in the declaration, not in the code checked)"
     if "expected_failure" in record:
         verdict = _badge("FAILED (expected)", "warn")
     else:

@@ -50,6 +50,10 @@ def headline(report: Report) -> str:
     dims = format_dims(report.config)
     if report.ok:
         return f"{report.name}: ok ({passed_summary(report.examples, report.config, report.largest)})"
+    if any(f.kind is Kind.SPEC_ERROR for f in report.findings):
+        return f"{report.name}: SPEC ERROR (a mistake in the declaration, not in the code checked)"
+    if not report.config:
+        return f"{report.name}: FAILED"
     if report.examples == 1:
         return f"{report.name}: FAILED at {dims}"
     return f"{report.name}: FAILED at {dims} (smallest failing of {report.examples} examples)"
