@@ -269,7 +269,7 @@ def test_a_dim_the_declaration_never_lists_is_one_spec_error_not_a_search(tmp_pa
     report = gc.check(getattr(import_file(tmp_path / "decl.py"), name), examples=5, seed=0)
     assert not report.ok and report.config == {} and report.params == {}
     assert [f.kind.value for f in report.findings] == ["spec-error"]
-    assert report.findings[0].message.startswith(f"{where}: SpecError: dimension 'M' is not defined")
+    assert report.findings[0].message.startswith(f"{where} raised SpecError: dimension 'M' is not defined")
     text = str(report)
     assert text.startswith(f"{name}: SPEC ERROR") and "smallest failing" not in text and "FAILED" not in text
 

@@ -38,7 +38,7 @@ def call_user(fn: Callable[..., Any], args: Sequence[Any], label: str) -> Any:
     except UserError:
         raise
     except SpecError as exc:  # a declaration's own code (make, an args function) misread the declaration
-        raise UserError(Kind.SPEC_ERROR, f"{label}: {describe_exception(exc)}") from exc
+        raise UserError(Kind.SPEC_ERROR, f"{label} raised {describe_exception(exc)}") from exc
     except Exception as exc:
         note = missing_import(exc)
         raise UserError(exception_kind(exc), f"{label} raised {describe_exception(exc)}"

@@ -130,6 +130,11 @@ def _param_badge(p: Record) -> str:
     return _badge(text, tone) + _e(excluded_text(int(p.get("n_excluded", 0)), int(p.get("n_clipped", 0))))
 
 
+def _wrong(p: Record) -> bool:
+    """A parameter found wrong; one not compared (``unchecked``) is not ok, but not wrong either."""
+    return not p.get("ok") and p.get("status") != "unchecked"
+
+
 def _headline(record: Record) -> str:
     name = _e(record.get("name", record.get("id", "?")))
     dims = _e(format_dims(record.get("config", {})))
@@ -181,7 +186,7 @@ def render_report(record: Record, *, heading: str = "h3", note: str = "", anchor
     if params:
         parts.append(_param_table(params))
     for name, p in params.items():
-        if not p.get("ok"):
+        if _wrong(p):
             parts.append(_param_details(name, p))
     if any(p.get("error_map") for p in params.values()):
         parts.append(_legend())  # once per report, under its maps
@@ -399,7 +404,7 @@ def render_checks_page(data: Record, *, title: str = "gradcheck report") -> str:
 def _contents(checks: Sequence[Record]) -> str:
     rows = ["<tr><th scope='col'>check</th><th scope='col'>verdict</th><th scope='col'>wrong parameters</th></tr>"]
     for n, r in enumerate(_sort_failures_first(checks)):
-        wrong = ", ".join(n for n, p in (r.get("params") or {}).items() if not p.get("ok"))
+        wrong = ", ".join(n for n, p in (r.get("params") or {}).items() if _wrong(p))
         verdict = _badge("ok", "ok") if r.get("ok") else _badge(
             "FAILED (expected)", "warn") if "expected_failure" in r else _badge("FAILED", "bad")
         rows.append(f"<tr><td><a href='#check-{n}'><code>{_e(r.get('id', r.get('name', '?')))}</code></a></td><td>{verdict}</td>"
@@ -478,7 +483,7 @@ def _per_check(names: Sequence[str], subs: Sequence[Record]) -> str:
         records = [c for s in subs for c in s.get("checks") or [] if c.get("id") == name]
         passed = sum(bool(c.get("ok")) for c in records)
         share = passed / len(records) if records else 0.0
-        wrong = Counter(p for c in records for p, v in (c.get("params") or {}).items() if not v.get("ok"))
+        wrong = Counter(p for c in records for p, v in (c.get("params") or {}).items() if _wrong(v))
         kinds = Counter(f.get("kind") for c in records for f in c.get("findings") or []
                         if f.get("kind") not in ("mismatch", "kink-excluded", "clipped-excluded"))
         common = ", ".join(f"{_e(p)} ({n})" for p, n in wrong.most_common(5)) or "-"
