@@ -87,6 +87,9 @@ CLASS = {
     b"nan": {b"layers.py": CORRECT.replace("np.maximum(x, 0), x", "np.log(-np.abs(x)), x")},
     b"nangrad": {b"layers.py": CORRECT.replace("return dout * (x > 0)", "return dout * np.inf")},
     b"integer": {b"layers.py": CORRECT.replace("np.maximum(x, 0), x", "np.maximum(x, 0).astype(np.int64), x")},
+    # starter code as handed out: an output left None, a forward that is only `pass`
+    b"starter": {b"layers.py": CORRECT.replace("np.maximum(x, 0), x", "None, x")},
+    b"stub": {b"layers.py": CORRECT.replace("return np.maximum(x, 0), x", "pass")},
 }
 
 
@@ -276,7 +279,7 @@ def _checked_here(code: str, folder: Path, seed: int):
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered in log:RuntimeWarning")
-@pytest.mark.parametrize("student", ["nan", "integer"])
+@pytest.mark.parametrize("student", ["nan", "integer", "starter", "stub"])
 def test_an_output_that_cannot_be_checked_is_graded_as_a_local_check_reports_it(graded, student, tmp_path):
     from gradcheck.grade.session import check_status
 
@@ -285,8 +288,11 @@ def test_an_output_that_cannot_be_checked_is_graded_as_a_local_check_reports_it(
     local = _checked_here(CLASS[student.encode()][b"layers.py"], tmp_path, sub["seed"])
     said = [(f["kind"], f["message"]) for f in remote["findings"]]
     assert said == [(f.kind.value, f.message) for f in local.findings]
-    assert "integer dtype int64" in said[0][1] if student == "integer" else "NaN/inf entries" in said[0][1]
-    assert remote["status"] == check_status(local.to_dict()) == "error"
+    expected = {"integer": ("integer dtype int64", "error"), "nan": ("NaN/inf entries", "error"),
+                "starter": ("returned None as its output: not implemented yet?", "not-implemented"),
+                "stub": ("relu_forward returned None: not implemented yet?", "not-implemented")}[student]
+    assert expected[0] in said[0][1]
+    assert remote["status"] == check_status(local.to_dict()) == expected[1]
 
 
 def test_one_writer_failing_never_stops_the_others(tmp_path):

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..declare.calls import real_output
+from ..declare.calls import not_none, real_output
 from ..declare.check import Draw
 from ..declare.dims import Dims
 from ..declare.functional import BackwardOf, ReturnsGrad, weighted_sum
@@ -74,7 +74,9 @@ def _arrays(values: Any, what: str, *, finite: bool) -> list[np.ndarray]:
     """The forward outputs the worker sent, judged as a local check judges them (``calls.real_output``)."""
     if not isinstance(values, list):
         raise UserError("error", f"{what} is not a list of arrays")
-    return [real_output(v, f"output {i} of {what}", finite=finite) for i, v in enumerate(values)]
+    part = (lambda i: f" for output {i}") if len(values) > 1 else (lambda i: " as its output")
+    return [real_output(not_none(v, what, part(i)), f"output {i} of {what}", finite=finite)
+            for i, v in enumerate(values)]
 
 
 class _SpecInputs(Declared):
