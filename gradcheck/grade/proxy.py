@@ -74,9 +74,9 @@ def _arrays(values: Any, what: str, *, finite: bool) -> list[np.ndarray]:
     """The forward outputs the worker sent, judged as a local check judges them (``calls.real_output``)."""
     if not isinstance(values, list):
         raise UserError("error", f"{what} is not a list of arrays")
-    part = (lambda i: f" for output {i}") if len(values) > 1 else (lambda i: " as its output")
-    return [real_output(not_none(v, what, part(i)), f"output {i} of {what}", finite=finite)
-            for i, v in enumerate(values)]
+    parts = [f" for output {i}" if len(values) > 1 else " as its output" for i in range(len(values))]
+    return [real_output(not_none(v, what, part), f"output {i} of {what}", finite=finite)
+            for i, (v, part) in enumerate(zip(values, parts))]
 
 
 class _SpecInputs(Declared):
