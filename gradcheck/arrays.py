@@ -84,13 +84,16 @@ def _value(x: Any) -> str:
         return repr(x)
 
 
-def snapshot(obj: Any, label: str) -> Snapshot:
+def snapshot(obj: Any, label: str, *, writable_only: bool = False) -> Snapshot:
     """Every array reachable from ``obj`` with a copy, for :func:`changes`.
 
     Keeping the array itself lets :func:`changes` see writes *into* it; an
     attribute rebound to a new array is not a mutation of the old one.
+    ``writable_only``: read-only arrays (views the tool handed out, which a write
+    through raises on) are left out, and cost no copy.
     """
-    return {path: (array, array.copy()) for path, array in walk(obj, label, skip=is_gradient_buffer)}
+    return {path: (array, array.copy()) for path, array in walk(obj, label, skip=is_gradient_buffer)
+            if array.flags.writeable or not writable_only}
 
 
 def is_gradient_buffer(name: str, siblings: Mapping[str, Any]) -> bool:

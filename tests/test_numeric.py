@@ -10,6 +10,8 @@ import math
 import numpy as np
 import pytest
 
+import gradcheck as gc
+
 from gradcheck.engine.bisect import locate
 from gradcheck.engine.finite_diff import EPS, CountingLoss, Line, step_size
 from gradcheck.engine.verdict import KINK, NONSMOOTH, OK, WRONG, check_entries, judge_line, probe_param
@@ -157,3 +159,29 @@ def test_a_kink_is_excluded_and_the_bug_beside_it_is_not():
     entries = check_entries(loss, p, grad, f0=f0, eps=EPS)
     assert entries.checked[entries.wrong].tolist() == [30]
     assert entries.checked[entries.excluded].tolist() == [10]
+
+
+def test_a_gradient_that_is_the_parameter_itself_does_not_move_with_the_probes():
+    """``return W`` as the gradient of 0.5*|W|^2: the first call gets a read-only view of the
+    master array, so the gradient returned *is* it, until the engine copies it."""
+
+    @gc.returns_grad(shapes={"W": "N,M"})
+    def half_square(W):
+        return 0.5 * float(np.sum(W * W)), W
+
+    for mode in ("probe", "auto"):
+        assert gc.check_at(half_square, {"N": 30, "M": 40}, mode=mode).ok
+
+
+def test_a_backward_that_writes_into_its_cache_is_named_when_the_cache_holds_views_of_the_inputs():
+    def scale_forward(x, w):
+        return x * w, (x, w)
+
+    @gc.backward_of(scale_forward, shapes={"x": "N", "w": "N"})
+    def scale_backward(dout, cache):
+        x, w = cache
+        x *= 2.0  # into the forward cache, which now holds a read-only view of the input
+        return dout * w, dout * x
+
+    report = gc.check_at(scale_backward, {"N": 5})
+    assert any("changed the forward cache" in f.message for f in report.findings), report.findings

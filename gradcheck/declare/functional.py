@@ -67,11 +67,10 @@ class BackwardOf(Declared):
         views = self.read_only_views(values)
         fname = name_of(self.fn)
         notes: list[Finding] = []
+        writes = [False]  # set once a call showed the forward writing into its inputs: copies from then on
         with self.module_globals(values, self.backward):
-            called = self.call_args(values, others)
-            outs, cache = self._outputs(call_user(self.fn, called, fname), drawn=True)
-        # set when a call with copies showed the forward writing into its inputs
-        writes = [self.check_inputs_unchanged(values, called, fname, notes)]
+            outs, cache = self._outputs(first_call(self, self.fn, values, others, views, fname, writes, notes),
+                                        drawn=True)
         upstream = [rng.standard_normal(o.shape) for o in outs]
         # The engine's first loss() and first grads() are at this very point: this one
         # forward serves both, so a verdict costs one forward and one backward besides probes.
@@ -94,14 +93,29 @@ class BackwardOf(Declared):
             with self.module_globals(values, self.backward):
                 return backward_pass()
 
+        def forward_with_copies() -> Any:
+            called = self.call_args(values, others)
+            _, cache = self._outputs(call_user(self.fn, called, fname))
+            writes[0] = self.check_inputs_unchanged(values, called, fname, notes) or writes[0]
+            return cache
+
         def backward_pass() -> Any:
             if first_cache:
                 cache = first_cache.pop()
             else:
-                called = self.call_args(values, others)
-                _, cache = self._outputs(call_user(self.fn, called, fname))
-                writes[0] = self.check_inputs_unchanged(values, called, fname, notes) or writes[0]
-            before = arrays.snapshot(cache, "cache")
+                _, cache = self._outputs(first_call(self, self.fn, values, others, views, fname, writes, notes))
+            try:
+                return watched_backward(cache)
+            except UserError as err:
+                if "read-only" not in err.message:
+                    raise
+            # backward writes into its cache, which holds read-only views of the inputs: with copies,
+            # where the snapshot sees the write
+            return watched_backward(forward_with_copies())
+
+        def watched_backward(cache: Any) -> Any:
+            # Read-only arrays in the cache (views of the inputs) cannot be written: no copy of them.
+            before = arrays.snapshot(cache, "cache", writable_only=True)
             douts = [g.copy() for g in upstream]
             returned = call_user(self.backward, [*douts, cache], self.name)
             for i, (g, d) in enumerate(zip(upstream, douts)):
@@ -116,6 +130,34 @@ class BackwardOf(Declared):
             return returned
 
         return self.problem(values, dims, loss, grads, notes, self.name, terms=terms)
+
+
+def first_call(declared: Declared, fn: Callable[..., Any], values: dict[str, Any], others: dict[str, Any],
+               views: dict[str, Any], label: str, writes: list[bool], notes: list[Finding]) -> Any:
+    """A call whose result the analytic side keeps: read-only views of the inputs while no write was seen.
+
+    No copy of the inputs per call: a write into a view raises, and the call is made
+    again with copies, which show where it wrote (``writes[0]`` is set, and later
+    calls get copies).  Gradients or caches that are views of the inputs are the
+    engine's to copy before it perturbs them.
+    """
+    if not writes[0]:
+        try:
+            return call_user(fn, declared.call_args(values, others, views=views), label)
+        except UserError as err:
+            if "read-only" not in err.message:
+                raise
+            writes[0] = True
+            called = declared.call_args(values, others)
+            result = call_user(fn, called, label)
+            if not declared.check_inputs_unchanged(values, called, label, notes):  # the same values written back
+                notes.append(Finding(Kind.MUTATION, f"{label} writes into its arguments ({err.message})",
+                                     list(declared.wrt), site=f"{label}(arguments)"))
+            return result
+    called = declared.call_args(values, others)
+    result = call_user(fn, called, label)
+    declared.check_inputs_unchanged(values, called, label, notes)
+    return result
 
 
 def weighted_sum(outs: Sequence[np.ndarray], upstream: Sequence[np.ndarray], label: str) -> float:
@@ -154,29 +196,26 @@ class ReturnsGrad(Declared):
         views = self.read_only_views(values)
         notes: list[Finding] = []
 
-        writes = [True]  # copies until a call with copies showed no write into the inputs
+        writes = [False]  # set once a call showed the function writing into its inputs: copies from then on
         pending: list[Any] = []  # the first call's gradients: the engine asks for them at the same point
 
-        def call_with_copies() -> tuple[float, Any]:
-            called = self.call_args(values, others)
+        def call_kept() -> tuple[float, Any]:
             with self.module_globals(values):
-                result = self._split(call_user(self.fn, called, self.name))
-            writes[0] = self.check_inputs_unchanged(values, called, self.name, notes)
-            return result
+                return self._split(first_call(self, self.fn, values, others, views, self.name, writes, notes))
 
         first = [True]
 
         def loss() -> float:
-            if first:  # the engine's first call: with copies, and its gradients kept for grads()
+            if first:  # the engine's first call: its gradients kept for grads()
                 first.pop()
-                value, returned = call_with_copies()
+                value, returned = call_kept()
                 pending.append(returned)
                 return value
             with self.module_globals(values):
                 return self._split(self.call_reading(self.fn, values, others, views, self.name, writes, notes))[0]
 
         def grads() -> Any:
-            return pending.pop() if pending else call_with_copies()[1]
+            return pending.pop() if pending else call_kept()[1]
 
         return self.problem(values, dims, loss, grads, notes, self.name)
 

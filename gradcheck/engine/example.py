@@ -12,7 +12,7 @@ budget (:mod:`gradcheck.engine.budget`) or ``mode="full"`` asks for.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,7 +123,7 @@ def analytic_phase(problem: Problem, outcome: Outcome, *, detectors_on: bool = T
     eps, note = detectors.working_precision(returned, problem.params, source)
     outcome.add(note)
     if not detectors_on:  # probe mode: one forward and one backward, nothing more
-        grads = {n: np.asarray(g, dtype=np.float64) for n, g in gradients.values.items()}
+        grads = {n: _own(g, problem.params.values()) for n, g in gradients.values.items()}
         return Analytic(loss, f0, grads, budget, eps, saved)
     again = loss()
     random = detectors.nondeterminism(problem, f0, again)
@@ -137,6 +137,15 @@ def analytic_phase(problem: Problem, outcome: Outcome, *, detectors_on: bool = T
     budget.backward_seconds = min(budget.backward_seconds, cpu_seconds() - start)
     outcome.add(note)
     return Analytic(loss, f0, kept, budget, eps, saved)
+
+
+def _own(grad: np.ndarray, params: Iterable[np.ndarray]) -> np.ndarray:
+    """``grad`` as float64, copied if it lives in a parameter's memory (``return W`` from a read-only
+    view of it): the probes perturb the parameters in place, and the gradient must not move with them."""
+    grad = np.asarray(grad, dtype=np.float64)
+    if any(np.may_share_memory(grad, p) for p in params):
+        return np.array(grad, copy=True)
+    return grad
 
 
 def _backward_writes(problem: Problem, loss: CountingLoss, outcome: Outcome, after_backward: locations.State,
