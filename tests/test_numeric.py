@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 import gradcheck as gc
-
 from gradcheck.engine.bisect import locate
 from gradcheck.engine.finite_diff import EPS, CountingLoss, Line, step_size
 from gradcheck.engine.verdict import KINK, NONSMOOTH, OK, WRONG, check_entries, judge_line, probe_param
@@ -185,3 +184,31 @@ def test_a_backward_that_writes_into_its_cache_is_named_when_the_cache_holds_vie
 
     report = gc.check_at(scale_backward, {"N": 5})
     assert any("changed the forward cache" in f.message for f in report.findings), report.findings
+
+
+# ------------------------------------------------------------ two passes when agreement is clear
+
+AT_ONCE = [
+    # (what, loss, point, analytic slope, decided in 2 passes)
+    ("linear, right", lambda x: 3.0 * x - 1.0, 0.2, 3.0, True),
+    ("linear, 1% off", lambda x: 3.0 * x - 1.0, 0.2, 3.03, False),
+    ("ReLU at 0, sub-gradient 1/2 (the central difference agrees)", relu, 0.0, 0.5, False),
+    ("|x| at 0, sub-gradient 0 (the central difference agrees)", abs, 0.0, 0.0, False),
+    ("ReLU, kink inside the step, right on the left", relu, -1e-6, 0.0, False),
+    ("ReLU, kink beyond the step, right", relu, -0.5, 0.0, True),
+    ("curved: x^2", lambda x: x * x, 0.3, 0.6, False),
+]
+
+
+@pytest.mark.parametrize("what, f, x0, analytic, at_once", AT_ONCE, ids=[c[0] for c in AT_ONCE])
+def test_two_passes_decide_only_lines_free_of_kinks_and_curvature(what, f, x0, analytic, at_once):
+    """A kink inside [-h, h] can move the central difference by half its jump: such a line,
+    however well it agrees, takes the step 2h that tells a kink from a bug."""
+    from gradcheck.engine.verdict import agrees_at_once
+
+    line, _, loss = line_through(f, x0)
+    decided = agrees_at_once(line, analytic, eps=EPS, scale=abs(analytic) or 1.0)
+    assert (decided is not None) == at_once, (what, decided)
+    assert loss.calls == 1 + 2  # f0, then +-h only
+    if at_once:
+        assert decided.status == OK

@@ -74,11 +74,13 @@ class BackwardOf(Declared):
         upstream = [rng.standard_normal(o.shape) for o in outs]
         # The engine's first loss() and first grads() are at this very point: this one
         # forward serves both, so a verdict costs one forward and one backward besides probes.
-        first, first_cache = [outs], [cache]
+        # Later, grads() always follows a loss() at the drawn point: that forward's cache serves it.
+        first, latest_cache = [outs], [cache]
 
         def forward() -> list[Any]:
             with self.module_globals(values):
-                outs, _ = self._outputs(self.call_reading(self.fn, values, others, views, fname, writes, notes))
+                outs, cache = self._outputs(self.call_reading(self.fn, values, others, views, fname, writes, notes))
+            latest_cache[:] = [cache]
             return outs
 
         def loss() -> float:
@@ -100,8 +102,8 @@ class BackwardOf(Declared):
             return cache
 
         def backward_pass() -> Any:
-            if first_cache:
-                cache = first_cache.pop()
+            if latest_cache:
+                cache = latest_cache.pop()
             else:
                 _, cache = self._outputs(first_call(self, self.fn, values, others, views, fname, writes, notes))
             try:
@@ -197,7 +199,9 @@ class ReturnsGrad(Declared):
         notes: list[Finding] = []
 
         writes = [False]  # set once a call showed the function writing into its inputs: copies from then on
-        pending: list[Any] = []  # the first call's gradients: the engine asks for them at the same point
+        # The gradients of the latest loss(): grads() always follows a loss() at the drawn point, whose
+        # call computed them already (one call of the function serves both).
+        pending: list[Any] = []
 
         def call_kept() -> tuple[float, Any]:
             with self.module_globals(values):
@@ -206,13 +210,15 @@ class ReturnsGrad(Declared):
         first = [True]
 
         def loss() -> float:
-            if first:  # the engine's first call: its gradients kept for grads()
+            if first:  # the engine's first call: with the checks of a first call
                 first.pop()
                 value, returned = call_kept()
-                pending.append(returned)
-                return value
-            with self.module_globals(values):
-                return self._split(self.call_reading(self.fn, values, others, views, self.name, writes, notes))[0]
+            else:
+                with self.module_globals(values):
+                    value, returned = self._split(self.call_reading(self.fn, values, others, views, self.name,
+                                                                    writes, notes))
+            pending[:] = [returned]
+            return value
 
         def grads() -> Any:
             return pending.pop() if pending else call_kept()[1]

@@ -21,17 +21,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .finite_diff import CountingLoss, Line
-from .verdict import (
-    NONSMOOTH,
-    OK,
-    PROBE_TRIES,
-    WRONG,
-    ProbeResult,
-    crossed_kink,
-    judge_line,
-    random_direction,
-    step,
-)
+from .verdict import OK, ProbeResult, probe_lines, random_direction, step
 
 __all__ = ["JointLine", "probe_joint"]
 
@@ -41,14 +31,17 @@ class JointLine(Line):
 
     def __init__(self, loss: CountingLoss, params: list[np.ndarray], directions: list[np.ndarray],
                  origins: list[np.ndarray], h: float, *, f0: float):
-        super().__init__(loss, params[0], h, f0=f0, direction=directions[0], origin=origins[0])
+        super().__init__(loss, params[0], h, f0=f0)  # no one direction: bisection works on one tensor's probe
         self.params, self.directions, self.origins = params, directions, origins
 
     def _evaluate(self, t: float) -> float:
         try:
             for p, d, o in zip(self.params, self.directions, self.origins):
-                np.multiply(d, t, out=p, casting="unsafe")
-                np.add(p, o, out=p, casting="unsafe")
+                if t == 1.0 or t == -1.0:  # the first step: one pass over memory per parameter
+                    (np.add if t > 0 else np.subtract)(o, d, out=p, casting="unsafe")
+                else:
+                    np.multiply(d, t, out=p, casting="unsafe")
+                    np.add(p, o, out=p, casting="unsafe")
             return self.loss()
         except BaseException:
             self.restore()
@@ -67,29 +60,23 @@ def probe_joint(loss: CountingLoss, params: Mapping[str, np.ndarray], grads: Map
     if not names:
         return ProbeResult(OK)
     steps = {n: step(params[n], eps) for n in names}
-    t = 1.0
-    for tries in range(PROBE_TRIES):
+    norms = {n: float(np.linalg.norm(grads[n])) for n in names}
+
+    def line_at(t: float) -> tuple[Line, float, float]:
         directions = []
-        analytic = 0.0
-        square = 0.0
+        analytic = square = 0.0
         for n in names:
             d = random_direction(rng, params[n].shape)
             excluded = excludes.get(n)
             if excluded is not None:
                 d[excluded] = 0.0
-            d *= steps[n]
+            d *= steps[n] * t  # each parameter's own step inside its direction; the line's step is 1
             analytic += float(np.vdot(grads[n], d))
-            square += float(np.linalg.norm(grads[n])) ** 2 * float(np.vdot(d, d)) / d.size
+            square += norms[n] ** 2 * float(np.vdot(d, d)) / d.size
             directions.append(d)
-        line = JointLine(loss, [params[n] for n in names], directions, [origins[n] for n in names], t, f0=f0)
-        try:
-            scale = max(abs(analytic), math.sqrt(square), abs(line.central(1)))
-            verdict = judge_line(line, analytic, eps=eps, scale=scale, allow_kink=False)
-            smooth = verdict.status == WRONG or not crossed_kink(line, scale, eps)
-        finally:
-            line.restore()
-        if verdict.status != NONSMOOTH and (smooth or tries == PROBE_TRIES - 1):
-            rel = verdict.error / max(abs(verdict.numeric), scale, np.finfo(float).tiny)
-            return ProbeResult(verdict.status, verdict.error, rel, None, t, analytic, verdict.numeric, verdict.tol)
-        t /= 8.0
-    return ProbeResult(NONSMOOTH)
+        line = JointLine(loss, [params[n] for n in names], directions, [origins[n] for n in names], 1.0, f0=f0)
+        return line, analytic, math.sqrt(square)
+
+    result = probe_lines(line_at, 1.0, eps=eps)
+    result.direction = None
+    return result
