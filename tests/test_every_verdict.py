@@ -164,14 +164,15 @@ def test_a_passing_report_shows_the_largest_configuration_and_the_worst_example(
 def test_smaller_failure_lowers_each_dim_in_turn():
     from gradcheck.engine.example import Outcome
     from gradcheck.engine.shrink import smaller_failure
+    from gradcheck.engine.verdict import ProbeResult
 
     check = gc.check.__globals__["get_check"](_pool_overwrite())
 
     def judge(dims, seed):
         failed = dims["H"] >= 2 and dims["W"] >= 3
-        return Outcome(dims, seed, probes={"x": "wrong" if failed else "ok"})
+        return Outcome(dims, seed, probe_results={"x": ProbeResult("wrong" if failed else "ok")})
 
-    start = Outcome({"N": 2, "C": 1, "H": 3, "W": 5}, 7, probes={"x": "wrong"})
+    start = Outcome({"N": 2, "C": 1, "H": 3, "W": 5}, 7, probe_results={"x": ProbeResult("wrong")})
     smallest = smaller_failure(check, start, judge)
     assert smallest.dims == {"N": 1, "C": 1, "H": 2, "W": 3}
 

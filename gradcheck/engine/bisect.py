@@ -49,7 +49,7 @@ class _SubsetLine(Line):
             # In place from the saved origin: no copy of the slice, no temporary.
             p, o = self.param.reshape(-1)[self.lo:self.hi], self.origin.reshape(-1)[self.lo:self.hi]
             try:
-                np.multiply(self.v[self.lo:self.hi], t, out=p, casting="unsafe")
+                np.multiply(self.v[self.lo:self.hi], t, out=p, dtype=np.float64, casting="unsafe")
                 np.add(p, o, out=p, casting="unsafe")
                 return self.loss()
             finally:
@@ -57,7 +57,7 @@ class _SubsetLine(Line):
         flat = self.param.flat
         saved = np.array(flat[self.lo:self.hi])
         try:
-            flat[self.lo:self.hi] = saved + t * self.v[self.lo:self.hi]
+            flat[self.lo:self.hi] = saved + np.multiply(self.v[self.lo:self.hi], t, dtype=np.float64)
             return self.loss()
         finally:
             flat[self.lo:self.hi] = saved

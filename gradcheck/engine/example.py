@@ -59,16 +59,24 @@ class Outcome:
     drawn: list[Any] = field(default_factory=list)
     errors: list[Finding] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
-    probes: dict[str, str] = field(default_factory=dict)
     probe_results: dict[str, ProbeResult] = field(default_factory=dict)
     located: dict[str, Located] = field(default_factory=dict)
     entries: dict[str, EntryResult] = field(default_factory=dict)  # tensors compared entry by entry
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    rel_errors: dict[str, float] = field(default_factory=dict)
     passes: int = 0
     rejected: str | None = None  # rejected configurations: the forward pass's message
     # What the final look at this example reuses: the analytic side as measured.
     analytic: Analytic | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def probes(self) -> dict[str, str]:
+        """Each probed parameter's verdict at this example."""
+        return {name: result.status for name, result in self.probe_results.items()}
+
+    @property
+    def rel_errors(self) -> dict[str, float]:
+        """Each probed parameter's relative error along its deciding probe."""
+        return {name: result.rel_error for name, result in self.probe_results.items()}
 
     @property
     def failed(self) -> bool:
@@ -222,9 +230,7 @@ def _cleared_jointly(outcome: Outcome, problem: Problem, analytic: Analytic, see
     if result.status != OK:
         return False  # the tensors' own probes say which one is wrong
     for name in analytic.grads:
-        outcome.probes[name] = OK
         outcome.probe_results[name] = result
-        outcome.rel_errors[name] = result.rel_error
     return True
 
 
@@ -258,9 +264,7 @@ def _judge(outcome: Outcome, name: str, param: np.ndarray, grad: np.ndarray, ana
             result.status = WRONG
         else:  # the largest differences are all tiny: a stabilizer's note, not a hunt for every entry
             found.complete = True
-    outcome.probes[name] = result.status
     outcome.probe_results[name] = result
-    outcome.rel_errors[name] = result.rel_error
 
 
 @dataclass

@@ -141,16 +141,21 @@ class Line:
             self.restore()
             raise
 
+    def step_vector(self) -> np.ndarray:
+        """``h * direction`` in float64 (made once; the direction may be float32)."""
+        if self._hv is None:
+            assert self.direction is not None, "a step vector needs a direction"
+            self._hv = np.multiply(self.direction, self.h, dtype=np.float64)
+        return self._hv
+
     def _write_and_call(self, t: float) -> float:
         """``param = origin + t*v`` in one pass over memory for ``t = ±h``, two otherwise."""
-        p, origin = self.param, self.origin
-        assert origin is not None and self.direction is not None
-        if self._hv is None:
-            self._hv = self.direction * self.h
+        p, origin, hv = self.param, self.origin, self.step_vector()
+        assert origin is not None
         if t == self.h or t == -self.h:
-            (np.add if t > 0 else np.subtract)(origin, self._hv, out=p, casting="unsafe")
+            (np.add if t > 0 else np.subtract)(origin, hv, out=p, casting="unsafe")
         else:
-            np.multiply(self._hv, t / self.h, out=p, casting="unsafe")
+            np.multiply(hv, t / self.h, out=p, casting="unsafe")
             np.add(p, origin, out=p, casting="unsafe")
         return self.loss()
 

@@ -62,15 +62,19 @@ def probe_joint(loss: CountingLoss, params: Mapping[str, np.ndarray], grads: Map
     steps = {n: step(params[n], eps) for n in names}
     norms = {n: float(np.linalg.norm(grads[n])) for n in names}
 
+    units = {}  # one direction per parameter: a retry takes a smaller step along it
+    for n in names:
+        units[n] = random_direction(rng, params[n].shape)
+        excluded = excludes.get(n)
+        if excluded is not None:
+            units[n][excluded] = 0.0
+
     def line_at(t: float) -> tuple[Line, float, float]:
         directions = []
         analytic = square = 0.0
         for n in names:
-            d = random_direction(rng, params[n].shape)
-            excluded = excludes.get(n)
-            if excluded is not None:
-                d[excluded] = 0.0
-            d *= steps[n] * t  # each parameter's own step inside its direction; the line's step is 1
+            # each parameter's own step inside its direction (in float64); the line's step is 1
+            d = np.multiply(units[n], steps[n] * t, dtype=np.float64)
             analytic += float(np.vdot(grads[n], d))
             square += norms[n] ** 2 * float(np.vdot(d, d)) / d.size
             directions.append(d)
