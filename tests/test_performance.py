@@ -335,3 +335,27 @@ def test_one_far_off_entry_diluted_below_the_practical_floor_is_still_found():
         report = gc.check_at(affine_backward, {"N": 8, "D": D, "M": M}, mode=mode)
         assert report.wrong_params() == ["w"], (mode, report)
         assert report.params["w"].worst[0][0] == np.unravel_index(4321, (D, M))
+
+
+@pytest.mark.parametrize("mode", ["probe", "auto"])
+def test_one_wrong_entry_at_a_millionth_of_the_probe_is_found(mode):
+    """One entry of a 4x10^5-entry w off by 2e-4 (well above the practical floor at that entry): along
+    a probe that is below 1e-6 of the gradient's scale, which a floor of 1e-6 x that scale passed."""
+    calls = {"forward": 0}
+
+    def scale_forward(x, w):
+        calls["forward"] += 1
+        return x * w, (x, w)
+
+    @gc.backward_of(scale_forward, shapes={"x": "N,D", "w": "N,D"})
+    def scale_backward(dout, cache):
+        x, w = cache
+        dw = dout * x
+        dw.flat[123457] += 2e-4
+        return dout * w, dw
+
+    dims = {"N": 500, "D": 800}
+    report = gc.check_at(scale_backward, dims, mode=mode)
+    assert report.wrong_params() == ["w"], report
+    assert report.params["w"].worst[0][0] == np.unravel_index(123457, (500, 800))
+    assert calls["forward"] <= 1 + 1 + 2 + 4 + 2 * math.log2(500 * 800) + 8, calls
