@@ -104,6 +104,7 @@ class Analytic:
     budget: Budget  # what per-entry work may cost at this example
     eps: float = EPS  # machine epsilon of the precision the user's code computes in
     origins: dict[str, np.ndarray] = field(default_factory=dict)  # the parameters at the drawn point
+    problem: Problem | None = None  # the example itself, for the final look (rebuilt if it moved)
 
 
 def analytic_phase(problem: Problem, outcome: Outcome, *, detectors_on: bool = True) -> Analytic | None:
@@ -132,7 +133,7 @@ def analytic_phase(problem: Problem, outcome: Outcome, *, detectors_on: bool = T
     outcome.add(note)
     if not detectors_on:  # probe mode: one forward and one backward, nothing more
         grads = {n: _own(g, problem.params.values()) for n, g in gradients.values.items()}
-        return Analytic(loss, f0, grads, budget, eps, saved)
+        return Analytic(loss, f0, grads, budget, eps, saved, problem)
     again = loss()
     random = detectors.nondeterminism(problem, f0, again)
     if random is not None:
@@ -144,7 +145,7 @@ def analytic_phase(problem: Problem, outcome: Outcome, *, detectors_on: bool = T
     # a second backward (with a forward): the quicker one is the floor
     budget.backward_seconds = min(budget.backward_seconds, cpu_seconds() - start)
     outcome.add(note)
-    return Analytic(loss, f0, kept, budget, eps, saved)
+    return Analytic(loss, f0, kept, budget, eps, saved, problem)
 
 
 def _own(grad: np.ndarray, params: Iterable[np.ndarray]) -> np.ndarray:
@@ -322,12 +323,11 @@ def _sweep_wanted(outcome: Outcome, analytic: Analytic, name: str) -> bool:
 
 
 def _sweep(check: Check, outcome: Outcome, analytic: Analytic, wanted: list[Measured]) -> None:
-    """Compare every entry of ``wanted`` on the example rebuilt from its recorded draws."""
-    problem = rebuild(check, outcome)
-    loss = CountingLoss(problem.loss, analytic.loss.source)
-    f0 = loss()  # the rebuilt problem at the drawn point (an adapter may serve it from its own forward)
-    if f0 != analytic.f0:
+    """Compare every entry of ``wanted`` on the example the search measured (or rebuilt from its draws)."""
+    problem, loss = _at_drawn_point(check, outcome, analytic)
+    if problem is None or loss is None:
         return  # not the same point after all: nothing measured here could be trusted
+    f0 = analytic.f0
     for m in wanted:
         grad = analytic.grads[m.name]
         clipped = clipped_entries(grad, problem.clip)
@@ -337,6 +337,23 @@ def _sweep(check: Check, outcome: Outcome, analytic: Analytic, wanted: list[Meas
                                   known=known)
         m.probe = m.located = None
     outcome.passes += loss.calls
+
+
+def _at_drawn_point(check: Check, outcome: Outcome, analytic: Analytic
+                    ) -> tuple[Problem | None, CountingLoss | None]:
+    """The example's problem with a loss that gives the search's value there: the search's own
+    problem (no new draws, no first forward), or, if its loss moved (state kept between calls),
+    the problem rebuilt from the recorded draws.  (None, None) if neither gives that value."""
+    source = analytic.loss.source
+    if analytic.problem is not None:
+        loss = CountingLoss(analytic.problem.loss, source)
+        if loss() == analytic.f0:
+            return analytic.problem, loss
+    problem = rebuild(check, outcome)
+    loss = CountingLoss(problem.loss, source)
+    if loss() != analytic.f0:  # (a rebuilt adapter may serve it from its own first forward)
+        return None, None
+    return problem, loss
 
 
 def rebuild(check: Check, outcome: Outcome) -> Problem:
