@@ -83,7 +83,7 @@ def check(
     mode : {"auto", "probe", "full"}
         ``auto``: probes, then entry-by-entry confirmation and sweeps of the
         reported example within a budget counted in forward+backward passes
-        (bisection beyond it); ``probe``: probes and bisection only, about 4
+        (bisection beyond it); ``probe``: probes and bisection only, 2 to 4
         forward passes per tensor, no determinism or accumulation detectors;
         ``full``: every entry of the reported example.
     rtol, atol : float, optional

@@ -13,7 +13,7 @@ decided by time measured against the floor, not by a count of entries:
   ``2 log2 P + 8`` passes each;
 - when probing the tensors one by one would cost more than ``JOINT_FLOORS``
   floors, one probe through all of them comes first (:mod:`gradcheck.engine.joint`):
-  its agreement clears them all in 4 passes.
+  its agreement clears them all in 2 to 4 passes.
 
 A *small* example (fewer than ``SMALL_PARAMS`` parameter entries, which is every
 example of a typical layer) spends a fixed number of passes instead:
@@ -43,7 +43,7 @@ SMALL_CONFIRM_PASSES = 512
 SWEEP_FLOORS = 2.0
 #: Confirming a disagreeing tensor entry by entry: at most this many floors.
 CONFIRM_FLOORS = 32.0
-#: Probing tensors one by one (4 passes each) beyond this many floors: one probe through all first.
+#: Probing tensors one by one (up to 4 passes each) beyond this many floors: one probe through all first.
 JOINT_FLOORS = 6.0
 
 

@@ -1,7 +1,7 @@
 """One example: build the problem, run forward and backward once, judge every parameter.
 
 :func:`evaluate` is what the search calls for every drawn example: a verdict per
-parameter from random-direction probes (about 4 forward passes per tensor), with
+parameter from random-direction probes (2 to 4 forward passes per tensor), with
 disagreements confirmed entry by entry (when the budget allows) or located by
 bisection.  :func:`measure` completes the picture at the one example that will be
 reported: it starts from what the search measured there (probes, located entries,
@@ -171,7 +171,7 @@ def _backward_writes(problem: Problem, loss: CountingLoss, outcome: Outcome, aft
 
 def evaluate(check: Check, dims: Dims, seed: int, draw: Callable[[Any], Any], *, nasty: bool = False,
              mode: str = "auto") -> Outcome:
-    """Judge one example with random-direction probes (about 4 passes per tensor)."""
+    """Judge one example with random-direction probes (2 to 4 passes per tensor)."""
     outcome = Outcome(dims.as_dict(), seed, nasty, mode)
 
     def recording_draw(strategy: Any) -> Any:

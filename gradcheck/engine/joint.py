@@ -1,6 +1,6 @@
-"""One probe along a direction in every parameter at once: a verdict on all of them in 4 passes.
+"""One probe along a direction in every parameter at once: a verdict on all of them in 2 to 4 passes.
 
-Probing each parameter on its own costs 4 forward passes per tensor; when the
+Probing each parameter on its own costs 2 to 4 forward passes per tensor; when the
 user's forward is costly (a large model whose function returns its own gradient
 runs forward *and* backward on every pass) that is many floors.  Moving every
 parameter at once, ``p_i + t * h_i * v_i``, compares ``sum_i <g_i, h_i v_i>`` with
