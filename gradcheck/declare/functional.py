@@ -134,7 +134,13 @@ class BackwardOf(Declared):
                                                     f"in place ({change})", list(self.wrt), site=path))
             return returned
 
-        return self.problem(values, dims, loss, grads, notes, self.name, terms=terms)
+        return _guarded_params(self.problem(values, dims, loss, grads, notes, self.name, terms=terms))
+
+
+def _guarded_params(problem: Problem) -> Problem:
+    """The functional conventions call user code with read-only views or copies of the arrays only."""
+    problem.exposes_params = False
+    return problem
 
 
 def first_call(declared: Declared, fn: Callable[..., Any], values: dict[str, Any], others: dict[str, Any],
@@ -228,7 +234,7 @@ class ReturnsGrad(Declared):
         def grads() -> Any:
             return pending.pop() if pending else call_kept()[1]
 
-        return self.problem(values, dims, loss, grads, notes, self.name)
+        return _guarded_params(self.problem(values, dims, loss, grads, notes, self.name))
 
 
 class ProblemFactory(Check):

@@ -85,6 +85,9 @@ class Problem:
         self.clip = clip
         # The loss's terms per output entry (None where the loss is not a weighted sum of outputs).
         self.terms = terms
+        # False when user code only ever gets read-only views or copies of ``params`` (the functional
+        # conventions): nothing it does can write into them, and no comparison needs to look.
+        self.exposes_params = True
 
     def __repr__(self) -> str:
         shapes = ", ".join(f"{k}{tuple(v.shape)}" for k, v in self.params.items())
