@@ -359,3 +359,27 @@ def test_one_wrong_entry_at_a_millionth_of_the_probe_is_found(mode):
     assert report.wrong_params() == ["w"], report
     assert report.params["w"].worst[0][0] == np.unravel_index(123457, (500, 800))
     assert calls["forward"] <= 1 + 1 + 2 + 4 + 2 * math.log2(500 * 800) + 8, calls
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_joint_probe_through_a_relu_network_is_not_taken_again(monkeypatch, seed):
+    """Every unit moves when every parameter does: at its first step the joint probe must not cross
+    the ReLU kinks of a network this size (a retry costs 4 more passes, each a full forward + backward)."""
+    from gradcheck.engine import budget
+
+    fixed_costs(monkeypatch, forward=1e-3, backward=1e-3, sweep_floors=0)
+    monkeypatch.setattr(budget, "JOINT_FLOORS", 0.0)
+    calls = {"n": 0}
+    check = mlp_with_one_wrong_entry(0.0)
+    user = check.__gradcheck__.fn
+
+    def counted(*args):
+        calls["n"] += 1
+        return user(*args)
+
+    check.__gradcheck__.fn = counted
+    report = gc.check_at(check, {"N": 16, "D": 200, "H": 200, "C": 10}, seed=seed)
+    assert report.ok and all(p.method == "probe" for p in report.params.values())
+    # the first call (loss and gradients), the determinism check's call (its gradients serve the
+    # accumulation check), then the joint probe: at most 4 passes
+    assert calls["n"] <= 1 + 1 + 4, calls
