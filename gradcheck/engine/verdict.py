@@ -316,6 +316,13 @@ def entry_index(flat: int | np.integer[Any], shape: tuple[int, ...]) -> tuple[in
     return tuple(int(k) for k in np.unravel_index(flat, shape))
 
 
+def entry_indices(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Every index of an array of ``shape`` in flat order, as plain ints (one vectorised unravel)."""
+    if not shape:
+        return [()]
+    return list(zip(*(axis.tolist() for axis in np.unravel_index(np.arange(math.prod(shape)), shape))))
+
+
 @dataclass
 class EntryResult:
     """Per-entry comparison of one parameter.
@@ -389,7 +396,7 @@ def check_entries(
     skip = exclude.reshape(-1).copy() if exclude is not None else np.zeros(flat.size, dtype=bool)
     known = known or {}
     skip[list(known)] = True
-    lines = [Line(loss, param, h, f0=f0, index=entry_index(i, param.shape)) for i in flat]
+    lines = [Line(loss, param, h, f0=f0, index=index) for index in entry_indices(param.shape)]
     numeric = np.array([math.nan if s else line.central(1) for line, s in zip(lines, skip)])
     finite = numeric[np.isfinite(numeric)]
     scale = float(np.max(np.abs(finite))) if finite.size else 0.0
