@@ -383,3 +383,14 @@ def test_a_joint_probe_through_a_relu_network_is_not_taken_again(monkeypatch, se
     # the first call (loss and gradients), the determinism check's call (its gradients serve the
     # accumulation check), then the joint probe: at most 4 passes
     assert calls["n"] <= 1 + 1 + 4, calls
+
+
+@pytest.mark.parametrize("low, high", [(-1.0, 1.0), (-0.05, 0.05), (0.1, 3.0)])
+@pytest.mark.parametrize("size", [None, (), 7, (3, 4), 10**5])
+def test_drawn_values_are_numpys_uniform_bit_for_bit(low, high, size):
+    """Values are scaled in place for speed: a seed must still give exactly the examples it gave."""
+    from gradcheck.declare.dims import draw_values
+
+    fast = draw_values(np.random.default_rng(5), low, high, size)
+    assert fast.tobytes() == np.asarray(np.random.default_rng(5).uniform(low, high, size=size)).tobytes()
+    assert fast.shape == np.shape(np.random.default_rng(5).uniform(low, high, size=size))
