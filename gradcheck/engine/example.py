@@ -342,13 +342,17 @@ def _sweep(check: Check, outcome: Outcome, analytic: Analytic, wanted: list[Meas
 def _at_drawn_point(check: Check, outcome: Outcome, analytic: Analytic
                     ) -> tuple[Problem | None, CountingLoss | None]:
     """The example's problem with a loss that gives the search's value there: the search's own
-    problem (no new draws, no first forward), or, if its loss moved (state kept between calls),
-    the problem rebuilt from the recorded draws.  (None, None) if neither gives that value."""
+    problem (no new draws, no first forward), or, if its loss moved (state kept between calls) or
+    cannot be called any more, the problem rebuilt from the recorded draws.  (None, None) if
+    neither gives that value."""
     source = analytic.loss.source
     if analytic.problem is not None:
         loss = CountingLoss(analytic.problem.loss, source)
-        if loss() == analytic.f0:
-            return analytic.problem, loss
+        try:
+            if loss() == analytic.f0:
+                return analytic.problem, loss
+        except UserError:  # gone since (a grading worker's object is released after the example)
+            pass
     problem = rebuild(check, outcome)
     loss = CountingLoss(problem.loss, source)
     if loss() != analytic.f0:  # (a rebuilt adapter may serve it from its own first forward)
