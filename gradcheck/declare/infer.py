@@ -167,6 +167,8 @@ def _read_arguments(fn: Callable[..., Any], params: list[inspect.Parameter], own
                 undocumented.append(p.name)
                 _guess_by_name(decl, p.name)
             continue
+        if _keeps_default(doc, p):
+            continue
         decl.sources.append(doc.source)
         _read_one(decl, doc, p, owner)
     if undocumented:  # one reason for all of them: the usual case is a function with no docstring
@@ -176,6 +178,13 @@ def _read_arguments(fn: Callable[..., Any], params: list[inspect.Parameter], own
     _flatten_variadic(decl)
     decl.where = _known_constraint(decl)
     return decl
+
+
+def _keeps_default(doc: ds.ArgDoc, p: inspect.Parameter) -> bool:
+    """A number or option with a default (``alpha=0.01``, ``mode="max"``): the code is right for
+    that value, so the check keeps it rather than choosing another."""
+    scalar = isinstance(p.default, (bool, int, float, str)) and not isinstance(p.default, np.ndarray)
+    return p.default is not p.empty and scalar and doc.kind in (ds.FLOAT, ds.INT, ds.UNKNOWN)
 
 
 #: Constraints CS231n's own assertions state, by the names of the dims involved.
@@ -361,7 +370,7 @@ def infer_pair(module: ModuleType | None, forward: Callable[..., Any], backward:
     from .functional import BackwardOf
 
     decl = _read_arguments(forward, _positional(forward), forward.__name__)
-    outputs = max(1, len(_positional(backward)) - 1)
+    outputs = upstream_gradients(backward)
     extra = {"outputs": str(outputs) if outputs > 1 else None}
     text = f"@gc.backward_of({forward.__name__}, {decl.keywords(**extra)})"
     if decl.missing or not decl.shapes:
@@ -382,6 +391,26 @@ def infer_pair(module: ModuleType | None, forward: Callable[..., Any], backward:
         check = build(wrt)
         text = f"@gc.backward_of({forward.__name__}, {decl.keywords(**extra)})"
     return _inferred(backward.__name__, "pair", _line(backward), text, _source(decl, f"the docstring of {forward.__name__}"), check)
+
+
+#: Backward arguments that are never upstream gradients: the cache, and options like ``mode``.
+_NOT_GRADIENTS = {"cache", "caches", "cache_list", "mode", "activation", "activator", "training", "train"}
+
+
+def upstream_gradients(backward: Callable[..., Any]) -> int:
+    """How many upstream gradients ``backward`` takes: its arguments before the cache.
+
+    An argument with a default (``alpha=0.01``, ``mode="max"``) or a hyperparameter's
+    name is an option, not a gradient; without a ``cache`` argument, the last one is it.
+    """
+    params = _positional(backward)
+    names = [p.name for p in params]
+    at = next((i for i, n in enumerate(names) if "cache" in n), None)
+    if at is not None:
+        return max(1, at)
+    required = [p.name for p in params if p.default is p.empty]
+    gradients = [n for n in required if n not in _NOT_GRADIENTS and n not in FLOATS and n not in HYPERPARAMETERS]
+    return max(1, len(gradients) - 1)
 
 
 def _inferred(name: str, kind: str, line: int, text: str, source: str, check: Any) -> Inferred:
