@@ -37,7 +37,7 @@ from ..errors import GradcheckError
 from . import docstrings as ds
 from .problem import candidate_keys
 
-__all__ = ["Inferred", "NotInferred", "infer_module", "infer_pair", "infer_loss", "infer_class", "HYPERPARAMETERS"]
+__all__ = ["Inferred", "NotInferred", "infer_module", "infer_target", "infer_pair", "infer_loss", "infer_class", "HYPERPARAMETERS"]
 
 #: Values for the keys of a dict of hyperparameters: ``("dim", (low, high))`` draws
 #: the value like a dimension (so the search shrinks it), ``("value", text)`` is fixed.
@@ -701,6 +701,33 @@ def infer_module(module: ModuleType, *, skip: set[str] | frozenset[str] = frozen
         if found is not None:
             out.append(found)
     return sorted(out, key=lambda f: f.line)
+
+
+def infer_target(target: Any) -> Inferred | NotInferred | None:
+    """What :func:`infer_module` finds for one undecorated function or class of an imported module."""
+    name = getattr(target, "__name__", None)
+    module = _home_of(target)
+    if module is None or not isinstance(name, str) or vars(module).get(name) is not target:
+        return None
+    try:
+        return _infer_one(module, name, target, vars(module))
+    except Exception as exc:  # as infer_module: what the user's code raises is said, not raised
+        return _could_not_run(name, target, exc)
+
+
+def _home_of(target: Any) -> ModuleType | None:
+    """The module that defines ``target``, read from its globals (a user's file leaves ``sys.modules``
+    once imported, so that another folder's ``layers.py`` can be imported too)."""
+    import sys
+
+    code_owner = target if inspect.isfunction(target) else next(
+        (f for f in vars(target).values() if inspect.isfunction(f)), None) if inspect.isclass(target) else None
+    namespace = getattr(code_owner, "__globals__", None)
+    if namespace is None:
+        return sys.modules.get(getattr(target, "__module__", None) or "")
+    module = ModuleType(str(namespace.get("__name__", "")))
+    vars(module).update(namespace)
+    return module
 
 
 def _could_not_run(name: str, obj: Any, exc: BaseException) -> NotInferred:
