@@ -13,7 +13,7 @@ import gradcheck.checking  # noqa: F401
 import gradcheck.errors
 import gradcheck.plugin.collect  # noqa: F401
 from gradcheck.cli import main
-from gradcheck.declare.infer import Inferred, infer_module
+from gradcheck.declare.infer import Inferred, NotInferred, infer_module
 from gradcheck.userfiles import import_file
 
 
@@ -132,3 +132,95 @@ def test_an_undecorated_function_that_cannot_be_inferred_says_what_is_missing(tm
                                    "    return dout\n", name="odd")
     with pytest.raises(gradcheck.errors.SpecError, match="could not infer what x is"):
         gradcheck.checking.check_at(module.odd_backward, {})
+
+
+MODEL = '''
+    import numpy as np
+
+
+    class TwoLayerNet(object):
+        def __init__(self, input_dim=3 * 32 * 32, hidden_dim=100, num_classes=10, weight_scale=1e-3, reg=0.0):
+            self.params = {"W1": weight_scale * np.random.randn(input_dim, hidden_dim), "b1": np.zeros(hidden_dim),
+                           "W2": weight_scale * np.random.randn(hidden_dim, num_classes), "b2": np.zeros(num_classes)}
+
+        def loss(self, X, y=None):
+            """
+            Inputs:
+            - X: Array of input data of shape (N, d_1, ..., d_k)
+            - y: Array of labels, of shape (N,). y[i] gives the label for X[i].
+            """
+            h = np.maximum(0, X.reshape(X.shape[0], -1) @ self.params["W1"] + self.params["b1"])
+            s = h @ self.params["W2"] + self.params["b2"]
+            p = np.exp(s - s.max(1, keepdims=True))
+            p /= p.sum(1, keepdims=True)
+            N = X.shape[0]
+            loss = -np.log(p[np.arange(N), y]).mean()
+            ds = p.copy()
+            ds[np.arange(N), y] -= 1
+            ds /= N
+            dh = (ds @ self.params["W2"].T) * (h > 0)
+            return loss, {"W2": h.T @ ds, "b2": ds.sum(0), "W1": X.reshape(N, -1).T @ dh, "b1": dh.sum(0)}
+'''
+
+
+def test_a_model_class_is_listed_with_a_declaration_that_checks_it(tmp_path, capsys):
+    module = module_from(tmp_path, MODEL, name="fc_net")
+    (found,) = infer_module(module)
+    assert isinstance(found, NotInferred) and found.name == "TwoLayerNet"
+    assert main(["check", str(tmp_path / "fc_net.py")]) == 0
+    assert "TwoLayerNet: NOT CHECKED" in capsys.readouterr().out
+    declaration, make = found.declaration.split(" on a make(d, rng) that returns ")
+    declared = tmp_path / "declared.py"
+    declared.write_text(textwrap.dedent(MODEL) + f"\nimport gradcheck as gc\n\n\n{declaration}\n"
+                        f"def make(d, rng):\n    return {make}\n")
+    assert main(["check", str(declared), "--examples", "10"]) == 0
+    assert "make: ok (" in capsys.readouterr().out
+
+
+BASES = '''
+    from abc import abstractmethod
+
+
+    class Layer:
+        @abstractmethod
+        def forward(self, x):
+            pass
+
+        def backward(self, previous_grad):
+            return previous_grad
+
+
+    class Objective(object):
+        def forward(self, outputs, targets):
+            raise NotImplementedError()
+
+        def backward(self, outputs, targets):
+            """The gradient."""
+            raise NotImplementedError
+
+
+    class Dense(Layer):
+        def forward(self, x):
+            return x
+
+        def backward(self, previous_grad):
+            return previous_grad
+
+
+    def conv_forward_strides(x, w):
+        return x @ w, (x, w)
+
+
+    def conv_backward_strides(dout, cache):
+        x, w = cache
+        return dout @ w.T, x.T @ dout
+
+
+    conv_forward_fast = conv_forward_strides
+    conv_backward_fast = conv_backward_strides
+'''
+
+
+def test_abstract_bases_are_skipped_and_an_alias_is_listed_once(tmp_path):
+    found = infer_module(module_from(tmp_path, BASES))
+    assert [f.name for f in found] == ["Dense", "conv_backward_strides"]

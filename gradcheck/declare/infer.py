@@ -37,7 +37,7 @@ from ..errors import GradcheckError
 from . import docstrings as ds
 from .problem import candidate_keys
 
-__all__ = ["Inferred", "NotInferred", "infer_module", "infer_target", "infer_pair", "infer_loss", "infer_class", "HYPERPARAMETERS"]
+__all__ = ["Inferred", "NotInferred", "infer_module", "infer_target", "infer_pair", "infer_loss", "infer_class", "model_declaration", "HYPERPARAMETERS"]
 
 #: Values for the keys of a dict of hyperparameters: ``("dim", (low, high))`` draws
 #: the value like a dimension (so the search shrinks it), ``("value", text)`` is fixed.
@@ -690,9 +690,13 @@ def infer_module(module: ModuleType, *, skip: set[str] | frozenset[str] = frozen
     """
     names = vars(module)
     out: list[Inferred | NotInferred] = []
+    seen: set[int] = set()  # conv_backward_fast = conv_backward_strides: one function, listed once
     for name, obj in list(names.items()):
         if name in skip or name.startswith("_") or not _defined_here(obj, module) or hasattr(obj, "__gradcheck__"):
             continue
+        if id(obj) in seen or getattr(obj, "__name__", name) in skip:
+            continue
+        seen.add(id(obj))
         try:
             with guard() if guard is not None else nullcontext():
                 found = _infer_one(module, name, obj, names)
@@ -747,9 +751,76 @@ def _infer_one(module: ModuleType, name: str, obj: Any, names: Mapping[str, Any]
         if is_loss_function(name, obj):
             return infer_loss(module, obj)
         return None
-    if inspect.isclass(obj) and callable(getattr(obj, "forward", None)) and callable(getattr(obj, "backward", None)):
+    if not inspect.isclass(obj) or _is_abstract(obj):
+        return None
+    if callable(getattr(obj, "forward", None)) and callable(getattr(obj, "backward", None)):
         return infer_class(module, obj)
+    if callable(getattr(obj, "loss", None)) and _keeps_params(obj):
+        return model_declaration(obj)
     return None
+
+
+def _is_abstract(cls: type) -> bool:
+    """A base class to derive layers from: an abstract method, or methods that only raise NotImplementedError."""
+    methods = [m for m in (getattr(cls, n, None) for n in ("forward", "backward", "loss")) if inspect.isfunction(m)]
+    return inspect.isabstract(cls) or any(getattr(m, "__isabstractmethod__", False) for m in methods) or (
+        bool(methods) and all(_only_raises_not_implemented(m) for m in methods))
+
+
+def _only_raises_not_implemented(fn: Callable[..., Any]) -> bool:
+    import ast
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return False
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], (ast.FunctionDef, ast.AsyncFunctionDef)) else []
+    body = [b for b in body if not (isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant))]  # the docstring
+    if len(body) != 1 or not isinstance(body[0], ast.Raise) or body[0].exc is None:
+        return False
+    raised = body[0].exc.func if isinstance(body[0].exc, ast.Call) else body[0].exc
+    return isinstance(raised, ast.Name) and raised.id == "NotImplementedError"
+
+
+def _keeps_params(cls: type) -> bool:
+    """A CS231n-style model: ``self.params`` set in its code."""
+    for fn in vars(cls).values():  # a class's own source needs its module in sys.modules; a function's does not
+        try:
+            if inspect.isfunction(fn) and "self.params" in inspect.getsource(fn):
+                return True
+        except (OSError, TypeError):
+            continue
+    return False
+
+
+def model_declaration(cls: type) -> NotInferred:
+    """A model (``self.params``, ``loss(X, y) -> (loss, grads)``): the ``gc.model`` declaration to add.
+
+    Not inferred: its constructor's sizes (``input_dim=3*32*32``) must be tied to the
+    shape of ``X`` by hand, and the dataset-sized defaults would make a check slow.
+    """
+    name = cls.__name__
+    loss = cls.loss  # type: ignore[attr-defined]
+    params = _positional(loss, skip_self=True)
+    decl = _read_arguments(loss, params[:1], f"{name}.loss")
+    x_name = params[0].name if params else "X"
+    x_shape = decl.shapes.get(x_name, "N,D")
+    ctor = _positional(vars(cls)["__init__"], skip_self=True) if "__init__" in vars(cls) else []
+    sizes = [p.name for p in ctor if re.fullmatch(_SIZE_NAMES, p.name)]
+    dims = {s: "(1, 4)" for s in sizes} or decl.dims
+    given = next((s for s in sizes if "in" in s.lower()), None)  # input_dim, n_in: the width of X
+    if given is not None:
+        x_shape = f"N,{given}"
+    classes = next((s for s in sizes if re.search("class|out|label", s)), "C")
+    if classes in dims:
+        dims[classes] = "(2, 4)"  # one class has a zero gradient: nothing to check
+    y = f", y=gc.labels('N', classes={classes!r})" if len(params) > 1 else ""
+    dims_text = ", dims={" + ", ".join(f"{k!r}: {v}" for k, v in dims.items()) + "}" if dims else ""
+    built = f"{name}({', '.join(f'{s}=d.{s}' for s in sizes)})"
+    return NotInferred(name, "model", _line(cls),
+                       [f"how to build a small {name} whose sizes fit X (a model's constructor is not inferred)"],
+                       f"@gc.model(X={x_shape!r}{y}{dims_text}) on a make(d, rng) that returns {built}")
 
 
 # ------------------------------------------------------------------- suggest
