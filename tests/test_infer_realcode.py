@@ -224,3 +224,86 @@ BASES = '''
 def test_abstract_bases_are_skipped_and_an_alias_is_listed_once(tmp_path):
     found = infer_module(module_from(tmp_path, BASES))
     assert [f.name for f in found] == ["Dense", "conv_backward_strides"]
+
+
+SAME_AS = '''
+    import numpy as np
+
+
+    def softmax_loss_naive(W, X, y, reg):
+        """
+        Inputs:
+        - W: A numpy array of shape (D, C) containing weights.
+        - X: A numpy array of shape (N, D) containing a minibatch of data.
+        - y: A numpy array of shape (N,) containing training labels; y[i] = c means
+          that X[i] has label c, where 0 <= c < C.
+        - reg: (float) regularization strength
+
+        Returns a tuple of:
+        - loss as single float
+        - gradient with respect to weights W; an array of same shape as W
+        """
+        return softmax_loss_vectorized(W, X, y, reg)
+
+
+    def softmax_loss_vectorized(W, X, y, reg):
+        """
+        Softmax loss function, vectorized version.
+
+        Inputs and outputs are the same as softmax_loss_naive.
+        """
+        s = X @ W
+        p = np.exp(s - s.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        N = X.shape[0]
+        loss = -np.log(p[np.arange(N), y]).mean() + reg * np.sum(W * W)
+        p[np.arange(N), y] -= 1
+        return loss, X.T @ p / N + 2 * reg * W
+'''
+
+
+def test_inputs_and_outputs_the_same_as_another_function_take_its_declaration(tmp_path):
+    found = by_name(infer_module(module_from(tmp_path, SAME_AS, name="softmax")))
+    fast, naive = found["softmax_loss_vectorized"], found["softmax_loss_naive"]
+    assert isinstance(fast, Inferred), fast
+    assert fast.declaration == naive.declaration
+    assert fast.source == "shapes read from the docstring of softmax_loss_naive"
+
+
+POOL = '''
+    import numpy as np
+
+
+    def pool_forward(A_prev, hparameters, mode="max"):
+        """
+        Arguments:
+        A_prev -- Input data, numpy array of shape (m, n_H_prev, n_W_prev, n_C_prev)
+        hparameters -- python dictionary containing "f" and "stride"
+        mode -- the pooling mode you would like to use, defined as a string ("max" or "average")
+        """
+        f, s = hparameters["f"], hparameters["stride"]
+        m, H, W, C = A_prev.shape
+        A = np.zeros((m, 1 + (H - f) // s, 1 + (W - f) // s, C))
+        for h in range(A.shape[1]):
+            for w in range(A.shape[2]):
+                A[:, h, w, :] = A_prev[:, h * s:h * s + f, w * s:w * s + f, :].mean(axis=(1, 2))
+        return A, (A_prev, hparameters)
+
+
+    def pool_backward(dA, cache, mode="max"):
+        A_prev, hparameters = cache
+        f, s = hparameters["f"], hparameters["stride"]
+        dA_prev = np.zeros_like(A_prev)
+        for h in range(dA.shape[1]):
+            for w in range(dA.shape[2]):
+                dA_prev[:, h * s:h * s + f, w * s:w * s + f, :] += dA[:, h:h + 1, w:w + 1, :] / (f * f)
+        return dA_prev
+'''
+
+
+def test_the_keys_of_a_dict_quoted_in_prose_are_read(tmp_path, capsys):
+    (found,) = infer_module(module_from(tmp_path, POOL, name="cnn"))
+    assert isinstance(found, Inferred), found
+    assert "args={'hparameters': lambda d: {'f': d.f, 'stride': d.stride}}" in found.declaration
+    assert main(["check", str(tmp_path / "cnn.py"), "--examples", "10"]) == 0
+    assert "pool_backward: ok (" in capsys.readouterr().out

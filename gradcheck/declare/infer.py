@@ -48,6 +48,7 @@ HYPERPARAMETERS: dict[str, tuple[str, Any]] = {
     "pool_width": ("dim", (1, 3)),
     "pool_size": ("dim", (1, 3)),
     "dilation": ("dim", (1, 2)),
+    "f": ("dim", (1, 3)),  # deeplearning.ai's pooling window
     "mode": ("value", "'train'"),
     "eps": ("value", "1e-5"),
     "epsilon": ("value", "1e-5"),
@@ -365,11 +366,22 @@ def _line(obj: Any) -> int:
 # ----------------------------------------------------------------------- pairs
 
 
+_SAME_AS = re.compile(r"(?:inputs|arguments|outputs|same)\b[^.]*?\bsame\s+as\s+(?:(?:those|that)\s+(?:of|for)\s+)?`*(\w+)")
+
+
+def same_as(fn: Callable[..., Any], module: ModuleType | None) -> Callable[..., Any] | None:
+    """The function whose docstring ``fn``'s refers to: CS231n's "Inputs and outputs are the same as
+    softmax_loss_naive." (a ``*_vectorized`` or ``*_fast`` twin)."""
+    match = _SAME_AS.search(inspect.getdoc(fn) or "")
+    twin = vars(module).get(match.group(1)) if match is not None and module is not None else None
+    return twin if inspect.isfunction(twin) and twin is not fn else None
+
+
 def infer_pair(module: ModuleType | None, forward: Callable[..., Any], backward: Callable[..., Any]) -> Inferred | NotInferred:
     """A ``forward``/``backward`` pair: ``gc.backward_of(forward, ...)`` on ``backward``."""
     from .functional import BackwardOf
 
-    decl = _read_arguments(forward, _positional(forward), forward.__name__)
+    decl = _read_arguments(forward, _positional(forward), forward.__name__, more=same_as(forward, module))
     outputs = upstream_gradients(backward)
     extra = {"outputs": str(outputs) if outputs > 1 else None}
     text = f"@gc.backward_of({forward.__name__}, {decl.keywords(**extra)})"
@@ -476,9 +488,10 @@ def infer_loss(module: ModuleType | None, fn: Callable[..., Any]) -> Inferred | 
     """``fn(*args) -> (loss, grads)``: ``gc.returns_grad(...)`` on ``fn``."""
     from .functional import ReturnsGrad
 
-    decl = _read_arguments(fn, _positional(fn), fn.__name__)
+    twin = same_as(fn, module)
+    decl = _read_arguments(fn, _positional(fn), fn.__name__, more=twin)
     arrays = [n for n, s in decl.shapes.items() if s != "..."]
-    mentioned = _mentioned(ds.returns_text(fn), arrays)
+    mentioned = _mentioned(ds.returns_text(fn) or (ds.returns_text(twin) if twin is not None else ""), arrays)
     extra = {"wrt": repr(mentioned) if mentioned and mentioned != arrays else None}
     text = f"@gc.returns_grad({decl.keywords(**extra)})"
     if decl.missing or not decl.shapes:
