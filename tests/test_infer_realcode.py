@@ -307,3 +307,48 @@ def test_the_keys_of_a_dict_quoted_in_prose_are_read(tmp_path, capsys):
     assert "args={'hparameters': lambda d: {'f': d.f, 'stride': d.stride}}" in found.declaration
     assert main(["check", str(tmp_path / "cnn.py"), "--examples", "10"]) == 0
     assert "pool_backward: ok (" in capsys.readouterr().out
+
+
+KINDS = '''
+    import numpy as np
+
+
+    def conv_relu_pool_forward(x, w, b, conv_param, pool_param):
+        """
+        Inputs:
+        - x: Input to the convolutional layer
+        - pool_param: Parameters for the pooling layer
+        """
+        raise NotImplementedError
+
+
+    def conv_relu_pool_backward(dout, cache):
+        raise NotImplementedError
+
+
+    class HellingerDistance:
+        def forward(self, outputs, targets):
+            """
+            Parameters
+            ----------
+            outputs : numpy 2D array
+                outputs in (0, 1), such as softmax output of a neural network.
+            targets : numpy 2D array
+                Either a vector of int giving the correct class index per data point
+                or a 2D tensor of one-hot encoding of the correct class.
+            """
+            return np.mean(np.sum((np.sqrt(outputs) - np.sqrt(targets)) ** 2, axis=1) / np.sqrt(2))
+
+        def backward(self, outputs, targets):
+            return (np.sqrt(outputs) - np.sqrt(targets)) / (np.sqrt(2) * np.sqrt(outputs))
+'''
+
+
+def test_suggestions_put_a_dict_in_args_and_never_an_array_in_dims(tmp_path):
+    found = by_name(infer_module(module_from(tmp_path, KINDS, name="layer_utils")))
+    sandwich = found["conv_relu_pool_backward"].declaration
+    assert "'pool_param': lambda d: {'pool_height'" in sandwich and "'pool_param': '...'" not in sandwich
+    hellinger = found["HellingerDistance"]
+    assert "dims=" not in hellinger.declaration
+    assert "inputs={'outputs': '...', 'targets': '...'}" in hellinger.declaration
+    assert "the shape of outputs" in hellinger.message and "without a shape or a type" not in hellinger.message

@@ -138,6 +138,7 @@ _SHAPE = re.compile(r"shape\s*(?:of\s*)?[:=]?\s*`*\s*\(([^()]*)\)", re.IGNORECAS
 _BARE_SHAPE = re.compile(r"(?:array|matrix|vector|ndarray)[^()]{0,40}?\(([A-Za-z_][^()]*)\)")
 _BOUND = re.compile(r"(?:0|zero)\s*<=?\s*[A-Za-z_][\w]*(?:\[[^\]]*\])?\s*<\s*(\w+)")
 _RANGE_WORDS = re.compile(r"range\s*\[?\s*0\s*,\s*([A-Za-z_]\w*)\s*\)")
+_ARRAY_WORDS = re.compile(r"\b(numpy\s+(\w+\s+)?array|ndarray|[1-9]-?d\s+(array|tensor|matrix))\b")
 _QUOTED = re.compile(r"""["']([A-Za-z_]\w*)["']""")
 _HYPER_NAMES = {"reg", "p", "lam", "lambd", "lambda_", "eps", "momentum", "lr", "alpha", "beta1", "beta2", "l2", "decay"}
 
@@ -182,7 +183,7 @@ def _kind_of(name: str, text: str) -> str:
         return INT_ARRAY
     if re.search(r"dict(ionary)?\b", low):
         return HYPER_DICT
-    if _shape_of(text) is not None:
+    if _shape_of(text) is not None or _ARRAY_WORDS.search(low):  # "numpy 2D array": an array, shape unknown
         return ARRAY
     if re.search(r"\bfloat\b|\bscalar\b|\bstrength\b|\bprobability\b", low) or name in _HYPER_NAMES:
         return FLOAT

@@ -294,7 +294,7 @@ def _read_one(decl: _Decl, doc: ds.ArgDoc, p: inspect.Parameter, owner: str) -> 
             decl.args[name] = "..."
     elif p.default is p.empty:
         decl.missing.append(f"what {name} is ({doc.source} describes it without a shape or a type)")
-        decl.shapes[name] = "..."
+        _guess_by_name(decl, name)  # pool_param beside conv_param: args=, as if undocumented
 
 
 def _hyper_dict(decl: _Decl, name: str, doc: ds.ArgDoc) -> str:
