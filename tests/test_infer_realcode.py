@@ -352,3 +352,31 @@ def test_suggestions_put_a_dict_in_args_and_never_an_array_in_dims(tmp_path):
     assert "dims=" not in hellinger.declaration
     assert "inputs={'outputs': '...', 'targets': '...'}" in hellinger.declaration
     assert "the shape of outputs" in hellinger.message and "without a shape or a type" not in hellinger.message
+
+
+def test_a_folder_without_init_inside_a_package_is_imported_as_python_would(tmp_path, capsys):
+    (tmp_path / "pkg" / "sub").mkdir(parents=True)
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "layers.py").write_text(textwrap.dedent(SCALE))
+    (tmp_path / "pkg" / "sub" / "net.py").write_text(textwrap.dedent('''
+        from ..layers import scale_forward
+
+
+        def double_forward(x, w):
+            """
+            Inputs:
+            - x: A numpy array of shape (N, D)
+            - w: A numpy array of shape (D,)
+            """
+            out, cache = scale_forward(x, w)
+            return 2 * out, cache
+
+
+        def double_backward(dout, cache):
+            x, w = cache
+            return 2 * dout * w, 2 * (dout * x).sum(axis=0)
+    '''))
+    module = import_file(tmp_path / "pkg" / "sub" / "net.py")
+    assert module.__name__ == "pkg.sub.net"
+    assert main(["check", str(tmp_path / "pkg" / "sub" / "net.py"), "--examples", "5"]) == 0
+    assert "double_backward: ok (" in capsys.readouterr().out
