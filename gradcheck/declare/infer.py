@@ -815,20 +815,23 @@ def model_declaration(cls: type) -> NotInferred:
     """
     name = cls.__name__
     loss = cls.loss  # type: ignore[attr-defined]
-    params = _positional(loss, skip_self=True)
-    decl = _read_arguments(loss, params[:1], f"{name}.loss")
+    params = _positional(loss, skip_self=True)[:2]
+    decl = _read_arguments(loss, params, f"{name}.loss")
     x_name = params[0].name if params else "X"
     x_shape = decl.shapes.get(x_name, "N,D")
     ctor = _positional(vars(cls)["__init__"], skip_self=True) if "__init__" in vars(cls) else []
-    sizes = [p.name for p in ctor if re.fullmatch(_SIZE_NAMES, p.name)]
-    dims = {s: "(1, 4)" for s in sizes} or decl.dims
+    sizes = [p.name for p in ctor if re.fullmatch(_SIZE_NAMES, p.name) and (
+        p.default is p.empty or type(p.default) is int)]  # input_dim=(3, 32, 32) is not one size
+    dims = {s: "(1, 4)" for s in sizes} or dict(decl.dims)
     given = next((s for s in sizes if "in" in s.lower()), None)  # input_dim, n_in: the width of X
-    if given is not None:
+    if given is not None and isinstance(x_shape, str) and re.fullmatch(r"N,(D|d_1,d_2)", x_shape):
         x_shape = f"N,{given}"
     classes = next((s for s in sizes if re.search("class|out|label", s)), "C")
     if classes in dims:
         dims[classes] = "(2, 4)"  # one class has a zero gradient: nothing to check
-    y = f", y=gc.labels('N', classes={classes!r})" if len(params) > 1 else ""
+    y = ""
+    if len(params) > 1:
+        y = f", y={decl.args.get(params[1].name, f'gc.labels({chr(39)}N{chr(39)}, classes={classes!r})')}"
     dims_text = ", dims={" + ", ".join(f"{k!r}: {v}" for k, v in dims.items()) + "}" if dims else ""
     built = f"{name}({', '.join(f'{s}=d.{s}' for s in sizes)})"
     return NotInferred(name, "model", _line(cls),
