@@ -831,7 +831,9 @@ def model_declaration(cls: type) -> NotInferred:
         dims[classes] = "(2, 4)"  # one class has a zero gradient: nothing to check
     y = ""
     if len(params) > 1:
-        y = f", y={decl.args.get(params[1].name, f'gc.labels({chr(39)}N{chr(39)}, classes={classes!r})')}"
+        y_name = params[1].name
+        ranged = y_name in decl.args and not any(y_name in m for m in decl.missing)  # 0 <= y[i, t] < V
+        y = f", y={decl.args[y_name]}" if ranged else f", y=gc.labels('N', classes={classes!r})"
     dims_text = ", dims={" + ", ".join(f"{k!r}: {v}" for k, v in dims.items()) + "}" if dims else ""
     built = f"{name}({', '.join(f'{s}=d.{s}' for s in sizes)})"
     return NotInferred(name, "model", _line(cls),
