@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
 import signal
 import sys
 import time
@@ -112,6 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GradcheckError as err:
         print(f"gradcheck: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `gradcheck check layers.py | head -1`: the reader has gone; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # as the Python docs advise for SIGPIPE
+        return 1
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:

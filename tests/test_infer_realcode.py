@@ -380,3 +380,12 @@ def test_a_folder_without_init_inside_a_package_is_imported_as_python_would(tmp_
     assert module.__name__ == "pkg.sub.net"
     assert main(["check", str(tmp_path / "pkg" / "sub" / "net.py"), "--examples", "5"]) == 0
     assert "double_backward: ok (" in capsys.readouterr().out
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    (tmp_path / "layers.py").write_text(textwrap.dedent(SCALE))
+    process = subprocess.Popen([sys.executable, "-m", "gradcheck", "check", "layers.py::scale_backward"],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()  # as `| head -1` does once it has its line
+    _, errors = process.communicate(timeout=300)
+    assert process.returncode == 1 and "Traceback" not in errors, errors
