@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
 import signal
 import sys
 import time
@@ -112,6 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GradcheckError as err:
         print(f"gradcheck: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `gradcheck check layers.py | head -1`: the reader has gone; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # as the Python docs advise for SIGPIPE
+        return 1
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -435,6 +439,7 @@ def _check(args: argparse.Namespace) -> int:
             report = check(target, examples=args.examples, seed=args.seed)
         if specs is not None and "::" in spec and report.reproduce:
             report.reproduce = _spec_reproduce(specs, spec, report)
+        _say_inferred(report, target)
         print(report)
         failed += not report.ok
     return 1 if failed else 0
@@ -452,7 +457,6 @@ def _module_of(path: Path) -> ModuleType:
 def _check_file(path: Path, args: argparse.Namespace) -> int:
     """Every check of one file: declared ones, then inferred ones; what is not checked, one line each."""
     from .declare.infer import Inferred
-    from .findings import Finding, Kind
     from .plugin.collect import declared_checks, inferred_checks
 
     module = _module_of(path)
@@ -465,12 +469,21 @@ def _check_file(path: Path, args: argparse.Namespace) -> int:
     for found in inferred_checks(module, skip={name for name, _ in declared}):
         if isinstance(found, Inferred):
             report = check(found.check, examples=args.examples, seed=args.seed)
-            report.findings.insert(0, Finding(Kind.INFERRED, found.source))
+            _say_inferred(report, found.check)
             print(report)
             failed += not report.ok
         else:
             print(f"{found.name}: NOT CHECKED: {found.message}")
     return 1 if failed else 0
+
+
+def _say_inferred(report: Any, target: Any) -> None:
+    """An inferred check's report says so first, and from what."""
+    from .findings import Finding, Kind
+
+    inferred = getattr(target, "inferred", None)
+    if inferred:
+        report.findings.insert(0, Finding(Kind.INFERRED, inferred["source"]))
 
 
 def _suggest(args: argparse.Namespace) -> int:
@@ -520,8 +533,8 @@ def _load(spec: str, specs: Any = None) -> Any:
 
         return check_from_spec(specs, module, name)
     target = getattr(module, name)
-    get_check(target)
-    return target
+    chk = get_check(target)
+    return chk if getattr(chk, "inferred", None) else target  # undecorated: the check inferred for it
 
 
 def _import_target(path: Path) -> ModuleType:

@@ -43,13 +43,22 @@ def _import_root_and_name(path: Path) -> tuple[Path, str]:
 
     A file in a package (folders with ``__init__.py``) is imported as
     ``package.module`` from the folder above the package, so relative imports work.
+    A folder without ``__init__.py`` inside a package is part of it, as Python sees it
+    (a namespace package: CS231n's ``cs231n/classifiers/``).
     """
     parts = [] if path.name == "__init__.py" else [path.stem]
     folder = path.parent
-    while (folder / "__init__.py").is_file() and folder.parent != folder:
+    while _in_package(folder) and folder.parent != folder:
         parts.insert(0, folder.name)
         folder = folder.parent
     return folder, ".".join(parts)
+
+
+def _in_package(folder: Path) -> bool:
+    """A package, or a folder of one that has no ``__init__.py`` of its own."""
+    if (folder / "__init__.py").is_file():
+        return True
+    return folder.name.isidentifier() and (folder.parent / "__init__.py").is_file()
 
 
 @contextmanager

@@ -45,16 +45,20 @@ class Check:
 
 
 def get_check(target: Any) -> Check:
-    """The Check declared on ``target`` (a decorated function, or a Check)."""
+    """The Check declared on ``target`` (a decorated function, or a Check), else the one inferred for it."""
     if isinstance(target, Check):
         return target
     check = getattr(target, "__gradcheck__", None)
     if isinstance(check, Check):
         return check
-    raise SpecError(
-        f"{getattr(target, '__qualname__', target)!r} is not a declared check; decorate it with "
-        f"@gc.backward_of(forward, shapes=...), @gc.returns_grad(shapes=...) or @gc.problem(...)"
-    )
+    from .infer import Inferred, infer_target
+
+    found = infer_target(target)  # undecorated code: checked as `gradcheck check FILE` infers it
+    if isinstance(found, Inferred) and isinstance(found.check, Check):
+        return found.check
+    why = f": {found.message}" if found is not None else (
+        "; decorate it with @gc.backward_of(forward, shapes=...), @gc.returns_grad(shapes=...) or @gc.problem(...)")
+    raise SpecError(f"{getattr(target, '__qualname__', target)!r} is not a declared check{why}")
 
 
 def parameter_names(fn: Callable[..., Any], role: str) -> list[str]:

@@ -138,6 +138,8 @@ _SHAPE = re.compile(r"shape\s*(?:of\s*)?[:=]?\s*`*\s*\(([^()]*)\)", re.IGNORECAS
 _BARE_SHAPE = re.compile(r"(?:array|matrix|vector|ndarray)[^()]{0,40}?\(([A-Za-z_][^()]*)\)")
 _BOUND = re.compile(r"(?:0|zero)\s*<=?\s*[A-Za-z_][\w]*(?:\[[^\]]*\])?\s*<\s*(\w+)")
 _RANGE_WORDS = re.compile(r"range\s*\[?\s*0\s*,\s*([A-Za-z_]\w*)\s*\)")
+_ARRAY_WORDS = re.compile(r"\b(numpy\s+(\w+\s+)?array|ndarray|[1-9]-?d\s+(array|tensor|matrix))\b")
+_QUOTED = re.compile(r"""["']([A-Za-z_]\w*)["']""")
 _HYPER_NAMES = {"reg", "p", "lam", "lambd", "lambda_", "eps", "momentum", "lr", "alpha", "beta1", "beta2", "l2", "decay"}
 
 
@@ -181,7 +183,7 @@ def _kind_of(name: str, text: str) -> str:
         return INT_ARRAY
     if re.search(r"dict(ionary)?\b", low):
         return HYPER_DICT
-    if _shape_of(text) is not None:
+    if _shape_of(text) is not None or _ARRAY_WORDS.search(low):  # "numpy 2D array": an array, shape unknown
         return ARRAY
     if re.search(r"\bfloat\b|\bscalar\b|\bstrength\b|\bprobability\b", low) or name in _HYPER_NAMES:
         return FLOAT
@@ -199,6 +201,8 @@ def _argdoc(entry: _Entry, source: str) -> ArgDoc:
         doc.indices = bool(re.search(r"\bind(ex|ices)\b|\bidx\b|\bwords?\b", entry.text.lower()))
     if kind == HYPER_DICT:
         doc.keys = {child.name: _argdoc(child, source) for child in entry.children}
+        if not doc.keys:  # deeplearning.ai: python dictionary containing "f" and "stride"
+            doc.keys = {key: ArgDoc(key, UNKNOWN, text=entry.text, source=source) for key in _QUOTED.findall(entry.text)}
         if doc.keys and all(k.kind == ARRAY for k in doc.keys.values()):
             doc.kind = ARRAY_DICT
     return doc

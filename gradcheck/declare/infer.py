@@ -37,7 +37,7 @@ from ..errors import GradcheckError
 from . import docstrings as ds
 from .problem import candidate_keys
 
-__all__ = ["Inferred", "NotInferred", "infer_module", "infer_pair", "infer_loss", "infer_class", "HYPERPARAMETERS"]
+__all__ = ["Inferred", "NotInferred", "infer_module", "infer_target", "infer_pair", "infer_loss", "infer_class", "model_declaration", "HYPERPARAMETERS"]
 
 #: Values for the keys of a dict of hyperparameters: ``("dim", (low, high))`` draws
 #: the value like a dimension (so the search shrinks it), ``("value", text)`` is fixed.
@@ -48,6 +48,7 @@ HYPERPARAMETERS: dict[str, tuple[str, Any]] = {
     "pool_width": ("dim", (1, 3)),
     "pool_size": ("dim", (1, 3)),
     "dilation": ("dim", (1, 2)),
+    "f": ("dim", (1, 3)),  # deeplearning.ai's pooling window
     "mode": ("value", "'train'"),
     "eps": ("value", "1e-5"),
     "epsilon": ("value", "1e-5"),
@@ -167,6 +168,8 @@ def _read_arguments(fn: Callable[..., Any], params: list[inspect.Parameter], own
                 undocumented.append(p.name)
                 _guess_by_name(decl, p.name)
             continue
+        if _keeps_default(doc, p):
+            continue
         decl.sources.append(doc.source)
         _read_one(decl, doc, p, owner)
     if undocumented:  # one reason for all of them: the usual case is a function with no docstring
@@ -176,6 +179,13 @@ def _read_arguments(fn: Callable[..., Any], params: list[inspect.Parameter], own
     _flatten_variadic(decl)
     decl.where = _known_constraint(decl)
     return decl
+
+
+def _keeps_default(doc: ds.ArgDoc, p: inspect.Parameter) -> bool:
+    """A number or option with a default (``alpha=0.01``, ``mode="max"``): the code is right for
+    that value, so the check keeps it rather than choosing another."""
+    scalar = isinstance(p.default, (bool, int, float, str)) and not isinstance(p.default, np.ndarray)
+    return p.default is not p.empty and scalar and doc.kind in (ds.FLOAT, ds.INT, ds.UNKNOWN)
 
 
 #: Constraints CS231n's own assertions state, by the names of the dims involved.
@@ -284,7 +294,7 @@ def _read_one(decl: _Decl, doc: ds.ArgDoc, p: inspect.Parameter, owner: str) -> 
             decl.args[name] = "..."
     elif p.default is p.empty:
         decl.missing.append(f"what {name} is ({doc.source} describes it without a shape or a type)")
-        decl.shapes[name] = "..."
+        _guess_by_name(decl, name)  # pool_param beside conv_param: args=, as if undocumented
 
 
 def _hyper_dict(decl: _Decl, name: str, doc: ds.ArgDoc) -> str:
@@ -356,12 +366,23 @@ def _line(obj: Any) -> int:
 # ----------------------------------------------------------------------- pairs
 
 
+_SAME_AS = re.compile(r"(?:inputs|arguments|outputs|same)\b[^.]*?\bsame\s+as\s+(?:(?:those|that)\s+(?:of|for)\s+)?`*(\w+)")
+
+
+def same_as(fn: Callable[..., Any], module: ModuleType | None) -> Callable[..., Any] | None:
+    """The function whose docstring ``fn``'s refers to: CS231n's "Inputs and outputs are the same as
+    softmax_loss_naive." (a ``*_vectorized`` or ``*_fast`` twin)."""
+    match = _SAME_AS.search(inspect.getdoc(fn) or "")
+    twin = vars(module).get(match.group(1)) if match is not None and module is not None else None
+    return twin if inspect.isfunction(twin) and twin is not fn else None
+
+
 def infer_pair(module: ModuleType | None, forward: Callable[..., Any], backward: Callable[..., Any]) -> Inferred | NotInferred:
     """A ``forward``/``backward`` pair: ``gc.backward_of(forward, ...)`` on ``backward``."""
     from .functional import BackwardOf
 
-    decl = _read_arguments(forward, _positional(forward), forward.__name__)
-    outputs = max(1, len(_positional(backward)) - 1)
+    decl = _read_arguments(forward, _positional(forward), forward.__name__, more=same_as(forward, module))
+    outputs = upstream_gradients(backward)
     extra = {"outputs": str(outputs) if outputs > 1 else None}
     text = f"@gc.backward_of({forward.__name__}, {decl.keywords(**extra)})"
     if decl.missing or not decl.shapes:
@@ -382,6 +403,26 @@ def infer_pair(module: ModuleType | None, forward: Callable[..., Any], backward:
         check = build(wrt)
         text = f"@gc.backward_of({forward.__name__}, {decl.keywords(**extra)})"
     return _inferred(backward.__name__, "pair", _line(backward), text, _source(decl, f"the docstring of {forward.__name__}"), check)
+
+
+#: Backward arguments that are never upstream gradients: the cache, and options like ``mode``.
+_NOT_GRADIENTS = {"cache", "caches", "cache_list", "mode", "activation", "activator", "training", "train"}
+
+
+def upstream_gradients(backward: Callable[..., Any]) -> int:
+    """How many upstream gradients ``backward`` takes: its arguments before the cache.
+
+    An argument with a default (``alpha=0.01``, ``mode="max"``) or a hyperparameter's
+    name is an option, not a gradient; without a ``cache`` argument, the last one is it.
+    """
+    params = _positional(backward)
+    names = [p.name for p in params]
+    at = next((i for i, n in enumerate(names) if "cache" in n), None)
+    if at is not None:
+        return max(1, at)
+    required = [p.name for p in params if p.default is p.empty]
+    gradients = [n for n in required if n not in _NOT_GRADIENTS and n not in FLOATS and n not in HYPERPARAMETERS]
+    return max(1, len(gradients) - 1)
 
 
 def _inferred(name: str, kind: str, line: int, text: str, source: str, check: Any) -> Inferred:
@@ -447,9 +488,10 @@ def infer_loss(module: ModuleType | None, fn: Callable[..., Any]) -> Inferred | 
     """``fn(*args) -> (loss, grads)``: ``gc.returns_grad(...)`` on ``fn``."""
     from .functional import ReturnsGrad
 
-    decl = _read_arguments(fn, _positional(fn), fn.__name__)
+    twin = same_as(fn, module)
+    decl = _read_arguments(fn, _positional(fn), fn.__name__, more=twin)
     arrays = [n for n, s in decl.shapes.items() if s != "..."]
-    mentioned = _mentioned(ds.returns_text(fn), arrays)
+    mentioned = _mentioned(ds.returns_text(fn) or (ds.returns_text(twin) if twin is not None else ""), arrays)
     extra = {"wrt": repr(mentioned) if mentioned and mentioned != arrays else None}
     text = f"@gc.returns_grad({decl.keywords(**extra)})"
     if decl.missing or not decl.shapes:
@@ -661,9 +703,13 @@ def infer_module(module: ModuleType, *, skip: set[str] | frozenset[str] = frozen
     """
     names = vars(module)
     out: list[Inferred | NotInferred] = []
+    seen: set[int] = set()  # conv_backward_fast = conv_backward_strides: one function, listed once
     for name, obj in list(names.items()):
         if name in skip or name.startswith("_") or not _defined_here(obj, module) or hasattr(obj, "__gradcheck__"):
             continue
+        if id(obj) in seen or getattr(obj, "__name__", name) in skip:
+            continue
+        seen.add(id(obj))
         try:
             with guard() if guard is not None else nullcontext():
                 found = _infer_one(module, name, obj, names)
@@ -672,6 +718,33 @@ def infer_module(module: ModuleType, *, skip: set[str] | frozenset[str] = frozen
         if found is not None:
             out.append(found)
     return sorted(out, key=lambda f: f.line)
+
+
+def infer_target(target: Any) -> Inferred | NotInferred | None:
+    """What :func:`infer_module` finds for one undecorated function or class of an imported module."""
+    name = getattr(target, "__name__", None)
+    module = _home_of(target)
+    if module is None or not isinstance(name, str) or vars(module).get(name) is not target:
+        return None
+    try:
+        return _infer_one(module, name, target, vars(module))
+    except Exception as exc:  # as infer_module: what the user's code raises is said, not raised
+        return _could_not_run(name, target, exc)
+
+
+def _home_of(target: Any) -> ModuleType | None:
+    """The module that defines ``target``, read from its globals (a user's file leaves ``sys.modules``
+    once imported, so that another folder's ``layers.py`` can be imported too)."""
+    import sys
+
+    code_owner = target if inspect.isfunction(target) else next(
+        (f for f in vars(target).values() if inspect.isfunction(f)), None) if inspect.isclass(target) else None
+    namespace = getattr(code_owner, "__globals__", None)
+    if namespace is None:
+        return sys.modules.get(getattr(target, "__module__", None) or "")
+    module = ModuleType(str(namespace.get("__name__", "")))
+    vars(module).update(namespace)
+    return module
 
 
 def _could_not_run(name: str, obj: Any, exc: BaseException) -> NotInferred:
@@ -691,9 +764,81 @@ def _infer_one(module: ModuleType, name: str, obj: Any, names: Mapping[str, Any]
         if is_loss_function(name, obj):
             return infer_loss(module, obj)
         return None
-    if inspect.isclass(obj) and callable(getattr(obj, "forward", None)) and callable(getattr(obj, "backward", None)):
+    if not inspect.isclass(obj) or _is_abstract(obj):
+        return None
+    if callable(getattr(obj, "forward", None)) and callable(getattr(obj, "backward", None)):
         return infer_class(module, obj)
+    if callable(getattr(obj, "loss", None)) and _keeps_params(obj):
+        return model_declaration(obj)
     return None
+
+
+def _is_abstract(cls: type) -> bool:
+    """A base class to derive layers from: an abstract method, or methods that only raise NotImplementedError."""
+    methods = [m for m in (getattr(cls, n, None) for n in ("forward", "backward", "loss")) if inspect.isfunction(m)]
+    return inspect.isabstract(cls) or any(getattr(m, "__isabstractmethod__", False) for m in methods) or (
+        bool(methods) and all(_only_raises_not_implemented(m) for m in methods))
+
+
+def _only_raises_not_implemented(fn: Callable[..., Any]) -> bool:
+    import ast
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return False
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], (ast.FunctionDef, ast.AsyncFunctionDef)) else []
+    body = [b for b in body if not (isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant))]  # the docstring
+    if len(body) != 1 or not isinstance(body[0], ast.Raise) or body[0].exc is None:
+        return False
+    raised = body[0].exc.func if isinstance(body[0].exc, ast.Call) else body[0].exc
+    return isinstance(raised, ast.Name) and raised.id == "NotImplementedError"
+
+
+def _keeps_params(cls: type) -> bool:
+    """A CS231n-style model: ``self.params`` set in its code."""
+    for fn in vars(cls).values():  # a class's own source needs its module in sys.modules; a function's does not
+        try:
+            if inspect.isfunction(fn) and "self.params" in inspect.getsource(fn):
+                return True
+        except (OSError, TypeError):
+            continue
+    return False
+
+
+def model_declaration(cls: type) -> NotInferred:
+    """A model (``self.params``, ``loss(X, y) -> (loss, grads)``): the ``gc.model`` declaration to add.
+
+    Not inferred: its constructor's sizes (``input_dim=3*32*32``) must be tied to the
+    shape of ``X`` by hand, and the dataset-sized defaults would make a check slow.
+    """
+    name = cls.__name__
+    loss = cls.loss  # type: ignore[attr-defined]
+    params = _positional(loss, skip_self=True)[:2]
+    decl = _read_arguments(loss, params, f"{name}.loss")
+    x_name = params[0].name if params else "X"
+    x_shape = decl.shapes.get(x_name, "N,D")
+    ctor = _positional(vars(cls)["__init__"], skip_self=True) if "__init__" in vars(cls) else []
+    sizes = [p.name for p in ctor if re.fullmatch(_SIZE_NAMES, p.name) and (
+        p.default is p.empty or type(p.default) is int)]  # input_dim=(3, 32, 32) is not one size
+    dims = {s: "(1, 4)" for s in sizes} or dict(decl.dims)
+    given = next((s for s in sizes if "in" in s.lower()), None)  # input_dim, n_in: the width of X
+    if given is not None and isinstance(x_shape, str) and re.fullmatch(r"N,(D|d_1,d_2)", x_shape):
+        x_shape = f"N,{given}"
+    classes = next((s for s in sizes if re.search("class|out|label", s)), "C")
+    if classes in dims:
+        dims[classes] = "(2, 4)"  # one class has a zero gradient: nothing to check
+    y = ""
+    if len(params) > 1:
+        y_name = params[1].name
+        ranged = y_name in decl.args and not any(y_name in m for m in decl.missing)  # 0 <= y[i, t] < V
+        y = f", y={decl.args[y_name]}" if ranged else f", y=gc.labels('N', classes={classes!r})"
+    dims_text = ", dims={" + ", ".join(f"{k!r}: {v}" for k, v in dims.items()) + "}" if dims else ""
+    built = f"{name}({', '.join(f'{s}=d.{s}' for s in sizes)})"
+    return NotInferred(name, "model", _line(cls),
+                       [f"how to build a small {name} whose sizes fit X (a model's constructor is not inferred)"],
+                       f"@gc.model(X={x_shape!r}{y}{dims_text}) on a make(d, rng) that returns {built}")
 
 
 # ------------------------------------------------------------------- suggest

@@ -64,7 +64,8 @@ def _add_paths_to_collect(config: pytest.Config, options: Options) -> None:
     explicit = config.args_source == pytest.Config.ArgsSource.ARGS
     args = list(config.args) if explicit or not cli_paths else []
     present = {(here / a.split("::")[0]).resolve() for a in args}
-    args += [str(p) for p in options.paths if p not in present]
+    selected = {Path(n.split("::")[0]) for n in options.node_ids}
+    args += [str(p) for p in options.paths if p not in present | selected] + options.node_ids
     config.args[:] = args
 
 

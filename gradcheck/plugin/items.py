@@ -193,7 +193,8 @@ class CheckItem(pytest.Item):
         if inferred and self.config.get_verbosity() > 0:
             lines += ["  inferred declaration:"] + ["    " + line for line in inferred["declaration"].splitlines()]
         if report.seed is not None:
-            lines.append(f"  rerun: pytest '{self.nodeid}' --gradcheck-seed {report.seed}")
+            implementation = "--gradcheck " if isinstance(self.parent, ImplementationModule) else ""
+            lines.append(f"  rerun: pytest {implementation}'{self.nodeid}' --gradcheck-seed {report.seed}")
         return "\n".join(lines)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:

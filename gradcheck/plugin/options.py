@@ -20,7 +20,8 @@ def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("gradcheck", "gradient checks of hand-written backward passes")
     group.addoption(
         "--gradcheck", action="extend", nargs="+", default=None, dest="gradcheck_paths", metavar="PATH",
-        help="import these implementation files or folders and check every gradient declared in them",
+        help="import these implementation files or folders and check every gradient declared in them "
+             "(FILE.py::NAME: that one check)",
     )
     group.addoption("--gradcheck-examples", dest="gradcheck_examples", metavar="N",
                     help="examples per check (default 50)")
@@ -70,6 +71,7 @@ class Options:
     """The plugin's settings, read once from the command line and ini file."""
 
     paths: list[Path] = field(default_factory=list)
+    node_ids: list[str] = field(default_factory=list)  # --gradcheck layers.py::affine_backward: that check only
     examples: int | None = None
     seed: int = 0
     seed_given: bool = False
@@ -89,7 +91,8 @@ class Options:
             return given if given is not None else config.getini(key)
 
         here = config.invocation_params.dir
-        paths = [here / p for p in (config.getoption("gradcheck_paths") or [])] + list(config.getini("gradcheck_paths"))
+        given = config.getoption("gradcheck_paths") or []
+        paths = [here / p.split("::")[0] for p in given] + list(config.getini("gradcheck_paths"))
         for path in paths:
             if not path.exists():
                 raise pytest.UsageError(f"--gradcheck: no such file or folder: {path}")
@@ -103,6 +106,7 @@ class Options:
             seed = 0 if ci else secrets.randbelow(SEED_RANGE)
         return cls(
             paths=[p.resolve() for p in paths],
+            node_ids=[str((here / p.split("::")[0]).resolve()) + p[p.index("::"):] for p in given if "::" in p],
             examples=_parse(value("gradcheck_examples"), "--gradcheck-examples", _positive_int),
             seed=seed,
             seed_given=seed_given,
