@@ -153,7 +153,8 @@ def _add_grade_parser(sub: Subparsers) -> None:
     grade.add_argument("--shard", metavar="K/N", help="grade the K-th of N shares of the class (merge the "
                        "shards' --json with gradcheck merge)")
     grade.add_argument("--solution", type=Path, help="the instructor's solution: graded first, nobody is graded "
-                       "unless it gets full marks")
+                       "unless it gets full marks; each student's forward is compared with its forward of the same "
+                       "name where the spec has no reference= (.py solutions)")
     merge = sub.add_parser("merge", help="merge the --json of shards (gradcheck grade --shard K/N) into one run's")
     merge.add_argument("shards", nargs="+", type=Path, help="the JSON of every shard")
     _add_output_options(merge)
@@ -161,7 +162,8 @@ def _add_grade_parser(sub: Subparsers) -> None:
     spec = sub.add_parser("spec", help="check an assignment spec: gradcheck spec check spec.py --solution DIR")
     spec.add_argument("action", choices=["check"])
     spec.add_argument("spec", type=Path, help="the assignment: a file with CHECKS = [gc.spec(...)]")
-    spec.add_argument("--solution", type=Path, help="the instructor's solution, which must get full marks")
+    spec.add_argument("--solution", type=Path, help="the instructor's solution, which must get full marks (and "
+                      "whose forwards are tried as references)")
     spec.add_argument("--timeout", type=float, default=60.0, help="seconds for the solution (default 60)")
     spec.add_argument("--memory", type=_positive_int, default=2048, help="MB of memory (default 2048)")
     spec.add_argument("--examples", type=_positive_int, default=50, help="examples per check (default 50)")
@@ -222,7 +224,7 @@ def _grade(args: argparse.Namespace) -> int:
                                  vary_seed=args.vary_seed, examples=args.examples, timeout=args.timeout,
                                  memory_mb=args.memory, progress=progress,
                                  select=(lambda subs: merge.shard_of(subs, shard)) if shard else None,
-                                 isolation=args.isolation)
+                                 isolation=args.isolation, solution=args.solution)
     if shard:
         from .grade.session import student_id
 
@@ -242,11 +244,13 @@ def _merge(args: argparse.Namespace) -> int:
 def _finish(result: dict[str, Any], args: argparse.Namespace) -> int:
     """Print and write the results; the exit code of the run."""
     from .grade import gate, grader, writers
+    from .grade.solution import forward_lines
 
     def table(result: dict[str, Any]) -> str:
         # The isolation first: the table's last line is the totals and the time.
         isolation = f"isolation: {result['isolation']} ({result['isolation_detail']})\n" if "isolation" in result else ""
-        return isolation + writers.console_table(result, verbose=args.verbose)
+        forwards = "".join(f"{line}\n" for line in forward_lines(result))
+        return isolation + forwards + writers.console_table(result, verbose=args.verbose)
 
     outputs = [(table, None, "the console table"), (writers.write_json, args.json, "--json"),
                (writers.write_junit, args.junitxml, "--junitxml"), (writers.write_markdown, args.summary, "--summary"),
@@ -289,8 +293,14 @@ def _spec_check(args: argparse.Namespace) -> int:
         raise GradcheckError(f"--timeout must be a positive number of seconds, got {args.timeout}")
     if _spec_gate(args):
         return 2
+    from .grade.assignment import load_assignment
+    from .grade.solution import forward_lines, run_fields, solution_forwards
+
     what = f" and {args.solution} gets full marks" if args.solution else " (give --solution DIR to grade it too)"
     print(f"{args.spec}: no mistake found{what}")
+    plan = solution_forwards(load_assignment(args.spec), args.solution, seed=args.seed)
+    for line in forward_lines(run_fields(plan)):
+        print(line)
     return 0
 
 

@@ -34,6 +34,8 @@ class GradeSpec:
     layer: dict[str, Any] | None = None
     model: dict[str, Any] | None = None
     make: str | None = None
+    #: With ``--solution``: the solution's forward of the same name, the trusted one when there is no reference.
+    solution_forward: Callable[..., Any] | None = None
 
     @property
     def kind(self) -> str:

@@ -46,6 +46,7 @@ from . import notebooks
 from .assignment import GradeSpec, load_assignment
 from .sandbox import SandboxError, configure, kill_all, remove_homes_of
 from .session import grade_submission, student_id, unrun_record
+from .solution import SolutionForwards, run_fields, solution_forwards
 
 __all__ = ["find_submissions", "grade_folder", "required_failures"]
 
@@ -176,9 +177,9 @@ def _read_record(fd: int, deadline: float, stop_fd: int) -> bytes:
 
 
 def _grade_in_process(graders: _Graders, path: Path, spec_path: Path, specs: list[GradeSpec], seed: int, examples: int,
-                      timeout: float, memory_mb: int) -> dict[str, Any]:
+                      timeout: float, memory_mb: int, forwards: SolutionForwards) -> dict[str, Any]:
     args = [str(path.absolute()), str(spec_path.absolute()), str(seed), str(examples), str(timeout), str(memory_mb),
-            graders.isolation.level]
+            graders.isolation.level, forwards.to_arg()]
     done = graders.run(args, timeout + GRACE)
     if done is None:
         return _failed_record(path, specs, "interrupted", "grading was interrupted")
@@ -197,12 +198,13 @@ def _grade_in_process(graders: _Graders, path: Path, spec_path: Path, specs: lis
 def grade_folder(
     spec_path: Path, folder: Path, *, jobs: int, seed: int, vary_seed: bool, examples: int, timeout: float,
     memory_mb: int, progress: Callable[[int, int, dict[str, Any]], None] | None = None,
-    select: Callable[[list[Path]], list[Path]] | None = None, isolation: str = "auto",
+    select: Callable[[list[Path]], list[Path]] | None = None, isolation: str = "auto", solution: Path | None = None,
 ) -> dict[str, Any]:
     """Grade every submission in ``folder``; the result every writer takes.
 
     ``isolation`` is ``auto`` or a level of :mod:`gradcheck.grade.isolation`;
     :class:`~gradcheck.grade.isolation.IsolationUnavailable` when it is not possible here.
+    ``solution``: the instructor's, whose forwards are the trusted ones (:mod:`.solution`).
     """
     level = iso.probe(isolation)
     specs = load_assignment(spec_path)  # fail early, in the grader, on a broken spec
@@ -210,6 +212,7 @@ def grade_folder(
     if select is not None:  # one shard of the class (--shard K/N, see merge.py)
         submissions = select(submissions)
     notebooks.check_reader(submissions)  # the instructor's install, not the students' fault
+    forwards = solution_forwards(specs, solution, seed=seed)  # tried here, in the trusted main process
     results: dict[str, dict[str, Any]] = {}
     started = time.monotonic()
     graders = _Graders(level)
@@ -220,9 +223,9 @@ def grade_folder(
     cleanup = contextlib.ExitStack()
     try:
         if level.level == "uid":
-            cleanup.enter_context(_hidden_from_others([spec_path, folder, Path.cwd()]))
+            cleanup.enter_context(_hidden_from_others([spec_path, folder, Path.cwd(), *filter(None, [solution])]))
         pending = [pool.submit(_grade_in_process, graders, path, spec_path, specs,
-                               seed_for(student_id(path), seed, vary_seed), examples, timeout, memory_mb)
+                               seed_for(student_id(path), seed, vary_seed), examples, timeout, memory_mb, forwards)
                    for path in submissions]
         for done in _as_completed(pending, wakeup):
             record = done.result()
@@ -246,7 +249,7 @@ def grade_folder(
     return {"spec": str(spec_path), "isolation": level.level, "isolation_detail": level.detail, "seed": seed,
             "vary_seed": vary_seed, "examples": examples,
             "time": round(time.monotonic() - started, 3), "interrupted": interrupted,
-            "checks": [{"name": s.name, "points": s.points, "required": s.required} for s in specs],
+            "checks": [{"name": s.name, "points": s.points, "required": s.required} for s in specs], **run_fields(forwards),
             "submissions": ordered}
 
 
@@ -353,9 +356,10 @@ def required_failures(result: dict[str, Any]) -> list[tuple[str, str]]:
 def _main(argv: list[str]) -> int:
     """A grader process: grade one submission, write its JSON record on the record pipe."""
     _exit_on_stop()
-    path, spec_path, seed, examples, timeout, memory_mb, level, record_fd = argv
+    path, spec_path, seed, examples, timeout, memory_mb, level, forwards, record_fd = argv
     configure(iso.named(level))  # probed by the main process already
     specs = load_assignment(Path(spec_path))  # the spec and its reference, before any submission code runs
+    SolutionForwards.from_arg(forwards).attach(specs)  # the solution's forwards too, trusted like the reference
     try:
         record = grade_submission(Path(path), specs, seed=int(seed), examples=int(examples), timeout=float(timeout),
                                   memory_mb=int(memory_mb))

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..checking import check as run_check
-from ..errors import GradcheckError
+from ..errors import GradcheckError, SpecError
 from ..findings import Kind, UserError
 from ..report.model import Report
 from . import notebooks
@@ -19,6 +19,8 @@ from .proxy import remote_check
 from .reproduce import reproduce_command, target_of
 from .safetext import path_id
 from .sandbox import Sandbox, SandboxError, SandboxTimeout
+from .solution import call_trusted
+from .speccheck import draw_dims
 
 __all__ = ["grade_submission", "student_id", "unrun_record", "check_status", "STATUSES", "CHECK_STATUSES"]
 
@@ -106,7 +108,7 @@ def _grade_one(sandbox: Sandbox, gspec: GradeSpec, found: dict[str, Any], import
         return unrun_record(gspec, "spec-error", spec_mistakes[0])
     where = found.get(target_of(gspec))  # the worker's word: a dict, or anything
     out = _record(gspec, report, _file_name(where.get("module") if isinstance(where, dict) else None))
-    if report.ok and gspec.reference is not None:
+    if report.ok and (gspec.reference is not None or gspec.solution_forward is not None):
         try:
             mismatch = _compare_with_reference(check, gspec, report)
         except SpecMistake as exc:
@@ -180,13 +182,14 @@ def _status(checks: list[dict[str, Any]]) -> str:
 
 
 def _compare_with_reference(check: Any, gspec: GradeSpec, report: Report, tries: int = 3) -> str | None:
-    """The student's forward must agree with the trusted one (a gradient check cannot tell)."""
+    """The student's forward must agree with the trusted one (a gradient check cannot tell).
+
+    The trusted forward is the spec's ``reference=``, or else the solution's forward
+    of the same name (``--solution``, see :mod:`.solution`).
+    """
     rng = np.random.default_rng(report.seed or 0)
-    combos = check.space.combinations()
     for _ in range(tries):
-        chosen = combos[rng.integers(len(combos))] if combos else {}
-        free = {n: int(rng.integers(lo, hi + 1)) for n, (lo, hi) in check.space.ranged.items() if n not in chosen}
-        dims = check.space.at({**chosen, **free})
+        dims = draw_dims(check, rng)
         with warnings.catch_warnings():  # strategy.example() outside a test is what we want here
             warnings.simplefilter("ignore")
             values, others = check.draw_inputs(dims, rng, lambda strategy: strategy.example())
@@ -194,18 +197,34 @@ def _compare_with_reference(check: Any, gspec: GradeSpec, report: Report, tries:
         try:
             theirs = check.forward_outputs(args) if hasattr(check, "forward_outputs") else None
         except UserError as exc:
-            return f"{gspec.forward or gspec.fn} failed when compared with the reference: {exc.message}"
+            return f"{gspec.forward or gspec.fn} failed when compared with {_trusted_name(gspec)}: {exc.message}"
         if theirs is None:
             return None
-        assert gspec.reference is not None  # compared only when the spec has one
-        try:
-            expected = gspec.reference(*check.call_args(values, others))
-        except Exception as exc:  # the instructor's code: never the student's fault
-            raise SpecMistake(f"the reference {getattr(gspec.reference, '__name__', 'forward')} raised "
-                              f"{type(exc).__name__}: {exc} at {dict(dims)}") from exc
-        expected = [np.asarray(e, dtype=np.float64) for e in expected[: len(theirs)]]
+        expected = _trusted_outputs(gspec, check, values, others, dims, len(theirs))
         for i, (a, b) in enumerate(zip(theirs, expected)):
             if a.shape != b.shape or not np.allclose(a, b, rtol=1e-6, atol=1e-9 * max(1.0, float(np.abs(b).max(initial=0)))):
-                return (f"output {i} of {gspec.forward} differs from the reference at {dict(dims)}"
+                return (f"output {i} of {gspec.forward} differs from {_trusted_name(gspec)} at {dict(dims)}"
                         + (f" (shape {a.shape}, expected {b.shape})" if a.shape != b.shape else ""))
     return None
+
+
+def _trusted_name(gspec: GradeSpec) -> str:
+    return "the reference" if gspec.reference is not None else f"the solution's {gspec.forward}"
+
+
+def _trusted_outputs(gspec: GradeSpec, check: Any, values: dict[str, Any], others: dict[str, Any], dims: Any,
+                     count: int) -> list[np.ndarray]:
+    """The trusted forward's first ``count`` outputs; :class:`SpecMistake` when it raises."""
+    if gspec.reference is None:
+        assert gspec.solution_forward is not None  # compared only when the check has one or the other
+        try:
+            return call_trusted(gspec, gspec.solution_forward, check.signature_names, check.call_args(values, others),
+                                count, dims)
+        except SpecError as exc:
+            raise SpecMistake(str(exc)) from exc
+    try:
+        expected = gspec.reference(*check.call_args(values, others))
+    except Exception as exc:  # the instructor's code: never the student's fault
+        raise SpecMistake(f"the reference {getattr(gspec.reference, '__name__', 'forward')} raised "
+                          f"{type(exc).__name__}: {exc} at {dict(dims)}") from exc
+    return [np.asarray(e, dtype=np.float64) for e in expected[:count]]

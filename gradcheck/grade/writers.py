@@ -17,6 +17,7 @@ from typing import Any
 from ..findings import Kind
 from ..userfiles import write_atomically
 from .safetext import clean, clean_data, markdown_cell, printable, xml_text
+from .solution import forward_lines
 
 #: Characters of a submission's printed output shown in the Markdown summary (CI pages are limited).
 MARKDOWN_OUTPUT = 2000
@@ -120,6 +121,8 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
     possible = sum(s["max_score"] for s in result["submissions"])
     lines += ["", f"{len(result['submissions'])} submissions, graded in {result['time']:.1f} s; "
                   f"total {points(total)}/{points(possible)}."]
+    if forward_lines(result):  # which forwards were compared with the solution's (text already cleaned above)
+        lines += ["", *(f"{line}  " for line in forward_lines(result))]
     lines += _markdown_details(raw)
     write_atomically(path, "\n".join(lines) + "\n")
 
