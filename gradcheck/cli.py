@@ -195,7 +195,9 @@ def _add_autograder_parser(sub: Subparsers) -> None:
 
 
 def _autograder(args: argparse.Namespace) -> int:
+    from .grade.assignment import load_assignment
     from .grade.autograder import AutograderSettings, build_autograder
+    from .grade.solution import unreferenced_checks
 
     if args.timeout <= 0:
         raise GradcheckError(f"--timeout must be a positive number of seconds, got {args.timeout}")
@@ -203,6 +205,11 @@ def _autograder(args: argparse.Namespace) -> int:
     build_autograder(args.spec, args.solution, args.output, settings, include=args.include)
     print(f"{args.solution} gets full marks against {args.spec.name}; wrote {args.output} "
           "(upload it as the assignment's autograder on Gradescope)")
+    unchecked = unreferenced_checks(load_assignment(args.spec))
+    if unchecked:  # the zip never holds the solution: its forwards cannot be the reference there
+        print(f"note: on Gradescope, the forwards of {', '.join(unchecked)} are compared with nothing trusted (the "
+              "zip never holds your solution): a wrong forward whose backward is its exact derivative gets full "
+              "marks; to compare them, give reference= in the spec (a .py file beside it is bundled)")
     return 0
 
 

@@ -97,6 +97,11 @@ def test_a_solution_forward_that_is_not_deterministic_is_not_used_and_said_so(tm
     assert [n[:len(note)] for n in result["solution_forward_notes"]] == [note]
     assert sum(note in line for line in run.stdout.splitlines()) == 1
     assert _statuses(result)["correct"] == ["ok", "ok"]
+    alone = subprocess.run([sys.executable, "-m", "gradcheck.cli", "spec", "check", tmp_path / "spec.py",
+                            "--solution", solution, "--examples", "5"], capture_output=True, text=True, timeout=120)
+    assert alone.returncode == 0, alone.stderr
+    assert alone.stdout.splitlines()[1:] == ["forward compared with the solution's: relu", f"note: {note}"
+                                             + result["solution_forward_notes"][0][len(note):]]
 
 
 @pytest.mark.sandbox

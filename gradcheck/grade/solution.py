@@ -31,7 +31,8 @@ from ..errors import SpecError
 from ..userfiles import ImportFailed, import_file
 from .assignment import GradeSpec
 
-__all__ = ["SolutionForwards", "solution_forwards", "forward_lines", "run_fields", "uses_solution"]
+__all__ = ["SolutionForwards", "solution_forwards", "forward_lines", "run_fields", "unreferenced_checks",
+           "call_trusted"]
 
 #: Files a submission's grading never imports (they configure pytest or packaging): nor does this.
 SKIP_FILES = ("conftest.py", "setup.py")
@@ -84,7 +85,7 @@ def solution_forwards(specs: list[GradeSpec], solution: Path | None, *, seed: in
     """
     if solution is None:
         return SolutionForwards()
-    wanted = [g for g in specs if g.kind == "backward_of" and g.reference is None]
+    wanted = [g for g in specs if g.name in unreferenced_checks(specs)]
     if _is_notebook(solution):
         return SolutionForwards(solution, [], [NOTEBOOK_NOTE] if wanted else [])
     plan = SolutionForwards(solution)
@@ -101,9 +102,9 @@ def solution_forwards(specs: list[GradeSpec], solution: Path | None, *, seed: in
     return plan
 
 
-def uses_solution(gspec: GradeSpec) -> bool:
-    """Whether this check compares the student's forward with the solution's."""
-    return gspec.solution_forward is not None
+def unreferenced_checks(specs: list[GradeSpec]) -> list[str]:
+    """The function-pair checks without ``reference=``: those a solution's forward can serve."""
+    return [g.name for g in specs if g.kind == "backward_of" and g.reference is None]
 
 
 def run_fields(plan: SolutionForwards | None) -> dict[str, Any]:
