@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from gradcheck.errors import SpecError
 from gradcheck.grade.assignment import load_assignment
-from gradcheck.grade.solution import NOTEBOOK_NOTE, solution_forwards
+from gradcheck.grade.solution import NOTEBOOK_NOTE, SolutionForwards, call_trusted, solution_forwards
 
 SPEC = """\
 import gradcheck as gc
@@ -129,3 +130,12 @@ def test_checks_with_a_reference_or_without_a_forward_keep_their_own(tmp_path):
                                  'gc.spec("loss", fn="softmax_loss", shapes={"x": "N,C"})'))
     plan = solution_forwards(load_assignment(spec), solution)
     assert plan.checks == ["affine"] and plan.notes == []
+
+
+def test_a_solution_the_grader_cannot_import_makes_each_comparison_a_spec_error(tmp_path):
+    spec, solution, _ = _course(tmp_path, CORRECT + "\nraise RuntimeError('data.npz is missing')\n")
+    specs = load_assignment(spec)
+    SolutionForwards(solution, ["affine"]).attach(specs)
+    with pytest.raises(SpecError, match="the solution's affine_forward raised ImportError: .*data.npz is missing"):
+        call_trusted(specs[0], specs[0].solution_forward, ["x"], [1.0], 1, {})
+    assert specs[1].solution_forward is None

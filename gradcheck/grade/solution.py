@@ -68,7 +68,10 @@ class SolutionForwards:
             return
         for gspec in specs:
             if gspec.name in self.checks:
-                gspec.solution_forward = _find(self.solution, str(gspec.forward))
+                try:
+                    gspec.solution_forward = _find(self.solution, str(gspec.forward))
+                except SpecError as exc:  # each comparison says it: a spec-error, never the student's
+                    gspec.solution_forward = _raising(str(exc))
 
 
 def solution_forwards(specs: list[GradeSpec], solution: Path | None, *, seed: int = 0) -> SolutionForwards:
@@ -147,6 +150,13 @@ def _find(solution: Path, name: str) -> Callable[..., Any] | None:
         if callable(found):
             return found  # type: ignore[no-any-return]
     return None
+
+
+def _raising(message: str) -> Callable[..., Any]:
+    def unloadable(*args: Any, **kwargs: Any) -> Any:
+        raise ImportError(message)
+
+    return unloadable
 
 
 def _deterministic(gspec: GradeSpec, forward: Callable[..., Any], seed: int) -> bool:
