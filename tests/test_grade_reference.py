@@ -37,9 +37,10 @@ def relu_backward(dout, x):
 # full marks for nothing: forward forgets + b, backward is its exact derivative (db = 0)
 NO_BIAS = (CORRECT.replace("return x @ w + b, (x, w)", "return x @ w, (x, w)")
            .replace("dout.sum(axis=0)", "0 * dout.sum(axis=0)"))
-# one last bit apart now and then: too little for any gradient check, but not the same outputs twice
-NOISY = CORRECT.replace("return x @ w + b, (x, w)",
-                        "return np.nextafter(x @ w + b, np.inf * (np.random.rand() - 0.5)), (x, w)")
+# one last bit up, then down: too little for any gradient check, but never the same outputs twice in a row
+NOISY = CORRECT.replace("def affine_forward(x, w, b):\n    return x @ w + b, (x, w)",
+                        "CALLS = []\n\ndef affine_forward(x, w, b):\n    CALLS.append(1)\n"
+                        "    return np.nextafter(x @ w + b, np.inf * (-1) ** len(CALLS)), (x, w)")
 # raises only in the grader processes, where students are compared with it (not when graded itself)
 RAISES_IN_GRADER = CORRECT.replace("    return x @ w + b, (x, w)",
                                    "    if 'grader' in sys.argv[0]:\n        raise ValueError('oops')\n"
