@@ -303,9 +303,9 @@ def _spec_check(args: argparse.Namespace) -> int:
     from .grade.assignment import load_assignment
     from .grade.solution import forward_lines, run_fields, solution_forwards
 
+    plan = solution_forwards(load_assignment(args.spec), args.solution, seed=args.seed)  # raising: a mistake too
     what = f" and {args.solution} gets full marks" if args.solution else " (give --solution DIR to grade it too)"
     print(f"{args.spec}: no mistake found{what}")
-    plan = solution_forwards(load_assignment(args.spec), args.solution, seed=args.seed)
     for line in forward_lines(run_fields(plan)):
         print(line)
     return 0
