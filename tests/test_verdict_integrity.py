@@ -55,6 +55,27 @@ def test_checks_made_by_one_factory_are_items_records_and_rows_of_their_own(pyte
     assert "square_wrong" in page and "square_right" in page and "<locals>" not in page
 
 
+def test_checks_made_by_a_factory_in_another_module_are_collected_where_they_are_bound(pytester):
+    write(pytester, "helpers.py", FACTORY.split("square_wrong =")[0])
+    write(pytester, "test_cells.py", """
+        from helpers import _square_problem
+
+        square_wrong = _square_problem(3.0)
+        square_right = _square_problem(2.0)
+    """)
+    result = pytester.runpytest("test_cells.py", "helpers.py", "-v", "-p", "no:cacheprovider",
+                                "--gradcheck-examples", "5")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*test_cells.py::square_wrong FAILED*", "*test_cells.py::square_right PASSED*"])
+
+
+def test_a_check_imported_from_the_module_that_declares_it_is_collected_once(pytester):
+    write(pytester, "test_cells.py", FACTORY)
+    write(pytester, "test_more.py", "from test_cells import square_wrong, square_right\n")
+    result = pytester.runpytest("test_cells.py", "test_more.py", "-p", "no:cacheprovider", "--gradcheck-examples", "5")
+    result.assert_outcomes(passed=1, failed=1)
+
+
 def test_checks_made_by_one_factory_keep_their_verdicts_under_xdist(pytester):
     pytest.importorskip("xdist", reason="the [test] extra installs pytest-xdist, whose integration this checks")
     write(pytester, "test_cells.py", FACTORY)

@@ -23,7 +23,7 @@ from ..declare.check import Check
 from ..declare.functional import RETURNS_GRAD_ARGS, BackwardOf, ReturnsGrad
 from ..errors import SpecError
 
-__all__ = ["declared_checks", "bound_as", "inferred_checks", "check_from_spec"]
+__all__ = ["declared_checks", "bound_as", "collected_in", "inferred_checks", "check_from_spec"]
 
 
 # ------------------------------------------------------------------ discovering
@@ -38,10 +38,20 @@ def declared_checks(module: ModuleType) -> list[tuple[str, Check]]:
     found, seen = [], set()
     for name, obj in list(vars(module).items()):
         check = getattr(obj, "__gradcheck__", None)
-        if isinstance(check, Check) and check.declared_in is vars(module) and id(check) not in seen:
+        if isinstance(check, Check) and collected_in(check, vars(module)) and id(check) not in seen:
             seen.add(id(check))
             found.append((name, bound_as(check, name)))
     return found
+
+
+def collected_in(check: Check, namespace: dict[str, Any]) -> bool:
+    """Where a check is collected: the module that declared it, so that an import does not
+    collect it twice -- unless that module never binds it (a factory in ``helpers.py`` whose
+    checks are bound in ``test_cells.py``), where it would be collected nowhere."""
+    home = check.declared_in
+    if home is namespace:
+        return True
+    return not isinstance(home, dict) or not any(getattr(v, "__gradcheck__", None) is check for v in home.values())
 
 
 def bound_as(check: Check, name: str) -> Check:

@@ -113,14 +113,14 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
     if check is None or not isinstance(collector, pytest.Module):
         return None
     from ..declare.check import Check
+    from .collect import bound_as, collected_in
 
-    if not isinstance(check, Check) or check.declared_in is not vars(collector.obj):
+    if not isinstance(check, Check) or not collected_in(check, vars(collector.obj)):
         return None
     seen = collector.stash.setdefault(_SEEN, set())
     if id(check) in seen:
         return []  # the same check under a second name
     seen.add(id(check))
-    from .collect import bound_as
 
     return CheckItem.from_parent(collector, name=name, check=bound_as(check, name), obj=obj)
 
