@@ -323,6 +323,11 @@ def test_merge_refuses_an_incomplete_or_mixed_set_of_shards(tmp_path):
     assert mixed.returncode == 2 and "differ in 'examples'" in mixed.stderr
     twice = merge("s1.json", "s2.json", "s2.json")
     assert twice.returncode == 2 and "more than once [2]" in twice.stderr
+    compared = json.loads((tmp_path / "s2.json").read_text())  # as if graded with another --solution
+    compared["solution_forwards"] = ["affine"]
+    (tmp_path / "compared.json").write_text(json.dumps(compared))
+    other_solution = merge("s1.json", "compared.json")
+    assert other_solution.returncode == 2 and "differ in 'solution_forwards'" in other_solution.stderr
     bad = _grade("--spec", tmp_path / "spec.py", subs, "--shard", "3/2")
     assert bad.returncode == 2 and "K must be between 1 and N" in bad.stderr
 

@@ -20,7 +20,7 @@ from ..errors import GradcheckError
 __all__ = ["parse_shard", "shard_of", "shard_info", "merge_results", "load_results"]
 
 #: Settings every shard of one class must share.
-SHARED = ("spec", "seed", "vary_seed", "examples", "checks")
+SHARED = ("spec", "seed", "vary_seed", "examples", "checks", "solution_forwards", "solution_forward_notes")
 
 
 def parse_shard(text: str) -> tuple[int, int]:
