@@ -9,6 +9,7 @@ report builder (which judges and explains); neither of those calls the other.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,7 +23,7 @@ from .declare.layers import ModelCheck
 from .declare.problem import Problem
 from .engine.contributions import Contribution, entry_contributions
 from .engine.example import MODES, Outcome, measure, rebuild
-from .engine.search import Search, Timeout, search, search_one, time_limit
+from .engine.search import Search, Timeout, raised_only, search, search_one, time_limit
 from .engine.shrink import smaller_failure
 from .engine.verdict import Tolerance, tolerance
 from .errors import GradientError, SpecError
@@ -129,7 +130,32 @@ def check(
             return _spec_error_report(chk.name, failure, seed)
         if failure is not None and not database:
             failure = _smallest(chk, state, failure, nasty, mode)
+        if failure is not None and raised_only(failure):
+            state, failure = _values_elsewhere(chk, state, failure, examples, seed, deadline, nasty, mode)
         return _report(chk, state, failure, seed)
+
+
+def _values_elsewhere(chk: Check, state: Search, crash: Outcome, examples: int, seed: int | None,
+                      deadline: float | None, nasty: bool, mode: str) -> tuple[Search, Outcome]:
+    """A crash at one configuration must not hide wrong values at another (a ``pad=0`` crash and
+    a wrong ``dw`` at ``stride=2`` are two bugs): search once more, past what the code raises.
+    The crash stays in the report, at its own smallest configuration."""
+    remaining = None if deadline is None else deadline - time.monotonic()
+    if remaining is not None and remaining <= 0:
+        return state, crash
+    try:
+        with time_limit(remaining) as again:
+            more, wrong = search(chk, examples, seed, again, None, nasty, mode, past_errors=True)
+    except Timeout:
+        return state, crash
+    if wrong is None:
+        return state, crash
+    wrong = _smallest(chk, more, wrong, nasty, mode)
+    for outcome, finding in [*((crash, err) for err in crash.errors), *state.findings.values()]:
+        more.keep(outcome, finding)
+    more.examples += state.examples
+    more.passes += state.passes
+    return more, wrong
 
 
 def check_at(

@@ -322,3 +322,45 @@ def test_a_parameter_without_effect_beside_others_still_passes():
 
     report = gc.check(backward, seed=0)
     assert report.ok, report
+
+
+# ------------------------------------------------------- one bug does not hide another
+
+
+def _crash_and_wrong_values():
+    def forward(x, w):
+        return x @ w, (x, w)
+
+    @gc.backward_of(forward, shapes={"x": "N,D", "w": "D,M"}, dims={"N": (1, 3), "D": (1, 4), "M": (1, 3)})
+    def backward(dout, cache):
+        x, w = cache
+        if x.shape[0] == 1:
+            raise IndexError("index 1 is out of bounds for axis 0 with size 1")  # a crash at N=1 only
+        dw = x.T @ dout
+        if w.shape[0] >= 3:
+            dw[2] *= 2  # and wrong values where D >= 3
+        return dout @ w.T, dw
+
+    return backward
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_crash_at_one_configuration_does_not_hide_wrong_values_at_another(seed):
+    report = gc.check(_crash_and_wrong_values(), seed=seed)
+    assert report.wrong_params() == ["w"], report
+    assert report.config["N"] >= 2 and report.config["D"] >= 3, report.config
+    [crash] = [f for f in report.findings if f.kind == "error"]
+    assert "IndexError" in crash.message and crash.config["N"] == 1, crash
+    assert "w[2, " in str(report)
+
+
+def test_a_crash_everywhere_is_still_one_error():
+    def forward(x):
+        return 2 * x, x
+
+    @gc.backward_of(forward, shapes={"x": "N,D"})
+    def backward(dout, x):
+        raise ValueError("operands could not be broadcast together")
+
+    report = gc.check(backward, seed=0)
+    assert not report.ok and [f.kind for f in report.findings if f.kind.blocks_verdict] == ["error"], report

@@ -29,10 +29,10 @@ from hypothesis.errors import Flaky, Unsatisfiable
 
 from ..declare.check import Check
 from ..errors import SpecError
-from ..findings import Finding
+from ..findings import Finding, Kind
 from .example import Outcome, evaluate
 from .rejection import Rejections
-from .verdict import NO_EFFECT
+from .verdict import NO_EFFECT, WRONG
 
 __all__ = ["Search", "search", "search_one", "time_limit", "Timeout"]
 
@@ -62,7 +62,8 @@ class Search:
     # Some measurement saw the loss change: a check of a constant forward has compared 0 with 0 only.
     output_changed: bool = False
 
-    def record(self, outcome: Outcome) -> None:
+    def record(self, outcome: Outcome, *, past_errors: bool = False) -> None:
+        """One example; with ``past_errors``, what the user's code raised is a finding, not a failure."""
         if outcome.rejected is not None:  # not an example: the forward rejected its input
             self.rejections.add(outcome.rejected)
             return
@@ -74,14 +75,29 @@ class Search:
         if self.worst is None or _worst_error(outcome) > _worst_error(self.worst):
             self.worst = outcome
         self.output_changed = self.output_changed or _changed(outcome)
-        if outcome.failed and (self.smallest_failure is None or outcome.size < self.smallest_failure.size):
+        kept_going = past_errors and raised_only(outcome)
+        if outcome.failed and not kept_going and (self.smallest_failure is None
+                                                  or outcome.size < self.smallest_failure.size):
             self.smallest_failure = outcome
-        for finding in outcome.findings:
-            # One finding per kind and site: state_list[2] at T=2 and state_list[3]
-            # at T=3 are the same bug, reported once at the smallest example.
-            seen = self.findings.get(finding.key)
-            if seen is None or outcome.size < seen[0].size:
-                self.findings[finding.key] = (outcome, finding)
+        for finding in [*outcome.findings, *(outcome.errors if kept_going else [])]:
+            self.keep(outcome, finding)
+
+    def keep(self, outcome: Outcome, finding: Finding) -> None:
+        """A finding, at the smallest example where it was seen.
+
+        One finding per kind and site: state_list[2] at T=2 and state_list[3] at T=3
+        are the same bug, reported once at the smallest example.
+        """
+        seen = self.findings.get(finding.key)
+        if seen is None or outcome.size < seen[0].size:
+            self.findings[finding.key] = (outcome, finding)
+
+
+def raised_only(outcome: Outcome) -> bool:
+    """The example failed because the user's code raised (kind ``error``), values unjudged."""
+    return (bool(outcome.errors) and all(e.kind is Kind.ERROR for e in outcome.errors)
+            and not any(f.kind is Kind.NONDETERMINISM for f in outcome.findings)
+            and WRONG not in outcome.probes.values())
 
 
 def _changed(outcome: Outcome) -> bool:
@@ -95,8 +111,13 @@ def _worst_error(outcome: Outcome) -> float:
 
 def search(check: Check, examples: int, seed: int | None, deadline: float | None,
            database: ExampleDatabase | None = None, nasty: bool = False, mode: str = "auto",
-           ) -> tuple[Search, Outcome | None]:
-    """Run the search; returns what it saw and the failing example to report (or None)."""
+           *, past_errors: bool = False) -> tuple[Search, Outcome | None]:
+    """Run the search; returns what it saw and the failing example to report (or None).
+
+    ``past_errors``: an example where the user's code raised is kept as a finding and the
+    search goes on, for gradient values that are wrong at other configurations (a
+    crash at ``pad=0`` must not hide a wrong ``dw`` at ``stride=2``).
+    """
     state = Search()
 
     @settings(
@@ -115,10 +136,10 @@ def search(check: Check, examples: int, seed: int | None, deadline: float | None
         if deadline is not None and time.monotonic() > deadline:
             raise Timeout()
         outcome = evaluate(check, dims, value_seed, data.draw, nasty=nasty, mode=mode)
-        state.record(outcome)
+        state.record(outcome, past_errors=past_errors)
         if outcome.rejected is not None:
             hypothesis_reject()
-        if outcome.failed:
+        if outcome.failed and not (past_errors and raised_only(outcome)):
             raise _ExampleFailed(outcome)
 
     # Every check runs through this one function: its name keeps their saved
