@@ -37,6 +37,17 @@ def relu_backward(dout, x):
 # full marks for nothing: forward forgets + b, backward is its exact derivative (db = 0)
 NO_BIAS = (CORRECT.replace("return x @ w + b, (x, w)", "return x @ w, (x, w)")
            .replace("dout.sum(axis=0)", "0 * dout.sum(axis=0)"))
+# right at every fresh point, but a call close to the last one is answered by linearising
+# around it with the student's own gradient, which leaves out b: finite differences then agree
+# with db = 0, and a comparison with the solution at fresh points alone agrees too
+LINEARISED = NO_BIAS.replace("def affine_forward(x, w, b):\n    return x @ w, (x, w)", """LAST = {}
+
+def affine_forward(x, w, b):
+    if LAST and all(a.shape == c.shape and np.abs(a - c).max() < 0.1 for a, c in zip((x, w, b), LAST["at"])):
+        x0, w0, b0 = LAST["at"]
+        return LAST["out"] + (x - x0) @ w0 + x0 @ (w - w0), (x, w)
+    LAST["at"], LAST["out"] = (x.copy(), w.copy(), b.copy()), x @ w + b
+    return x @ w + b, (x, w)""")
 # one last bit up, then down: too little for any gradient check, but never the same outputs twice in a row
 NOISY = CORRECT.replace("def affine_forward(x, w, b):\n    return x @ w + b, (x, w)",
                         "CALLS = []\n\ndef affine_forward(x, w, b):\n    CALLS.append(1)\n"
@@ -87,6 +98,20 @@ def test_a_wrong_forward_with_its_own_derivative_is_caught_only_against_the_solu
     assert result["solution_forwards"] == ["affine", "relu"] and result["solution_forward_notes"] == []
     assert "forward compared with the solution's: affine, relu" in run.stdout.splitlines()[:2]
     assert "forward compared with the solution's: affine, relu" in (tmp_path / "s.md").read_text()
+
+
+@pytest.mark.sandbox
+def test_a_forward_that_linearises_around_its_last_call_is_caught_a_step_away(tmp_path):
+    _, solution, subs = _course(tmp_path, CORRECT)
+    (subs / "nobias.py").unlink()
+    (subs / "linearised.py").write_text(LINEARISED)
+    run, result = _grade(tmp_path)
+    assert _statuses(result) == {"correct": ["ok", "ok"], "linearised": ["ok", "ok"]}, run.stdout
+    (tmp_path / "r.json").unlink()
+    run, result = _grade(tmp_path, "--solution", solution)
+    assert _statuses(result) == {"correct": ["ok", "ok"], "linearised": ["wrong", "ok"]}, run.stdout
+    [check] = [c for c in result["submissions"][1]["checks"] if c["id"] == "affine"]
+    assert [f["kind"] for f in check["findings"]] == ["forward-mismatch"] and check["score"] == 0
 
 
 @pytest.mark.sandbox

@@ -185,26 +185,50 @@ def _compare_with_reference(check: Any, gspec: GradeSpec, report: Report, tries:
     """The student's forward must agree with the trusted one (a gradient check cannot tell).
 
     The trusted forward is the spec's ``reference=``, or else the solution's forward
-    of the same name (``--solution``, see :mod:`.solution`).
+    of the same name (``--solution``, see :mod:`.solution`).  Each drawn point is
+    followed by a point a small step away: a forward that answers a nearby call by
+    linearising around its last one, with its own (wrong) gradient, agrees with
+    that gradient under finite differences, but not with the trusted forward there.
     """
+    if not hasattr(check, "forward_outputs"):
+        return None
     rng = np.random.default_rng(report.seed or 0)
     for _ in range(tries):
         dims = draw_dims(check, rng)
         with warnings.catch_warnings():  # strategy.example() outside a test is what we want here
             warnings.simplefilter("ignore")
             values, others = check.draw_inputs(dims, rng, lambda strategy: strategy.example())
-        args = check.call_args(values, others)
-        try:
-            theirs = check.forward_outputs(args) if hasattr(check, "forward_outputs") else None
-        except UserError as exc:
-            return f"{gspec.forward or gspec.fn} failed when compared with {_trusted_name(gspec)}: {exc.message}"
-        if theirs is None:
-            return None
-        expected = _trusted_outputs(gspec, check, values, others, dims, len(theirs))
-        for i, (a, b) in enumerate(zip(theirs, expected)):
-            if a.shape != b.shape or not np.allclose(a, b, rtol=1e-6, atol=1e-9 * max(1.0, float(np.abs(b).max(initial=0)))):
-                return (f"output {i} of {gspec.forward} differs from {_trusted_name(gspec)} at {dict(dims)}"
-                        + (f" (shape {a.shape}, expected {b.shape})" if a.shape != b.shape else ""))
+        for point in (values, _nearby(values, rng)):
+            mismatch = _compare_at(check, gspec, point, others, dims)
+            if mismatch:
+                return mismatch
+    return None
+
+
+#: How far the second point of a comparison is from the first, relative to the values.
+NEARBY = 1e-3
+
+
+def _nearby(values: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    """The same inputs, each float array moved by about NEARBY of its size."""
+    out = dict(values)
+    for name, value in values.items():
+        if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating) and value.size:
+            size = max(float(np.abs(value).max()), 1.0)
+            out[name] = value + NEARBY * size * rng.standard_normal(value.shape)
+    return out
+
+
+def _compare_at(check: Any, gspec: GradeSpec, values: dict[str, Any], others: dict[str, Any], dims: Any) -> str | None:
+    try:
+        theirs = check.forward_outputs(check.call_args(values, others))
+    except UserError as exc:
+        return f"{gspec.forward or gspec.fn} failed when compared with {_trusted_name(gspec)}: {exc.message}"
+    expected = _trusted_outputs(gspec, check, values, others, dims, len(theirs))
+    for i, (a, b) in enumerate(zip(theirs, expected)):
+        if a.shape != b.shape or not np.allclose(a, b, rtol=1e-6, atol=1e-9 * max(1.0, float(np.abs(b).max(initial=0)))):
+            return (f"output {i} of {gspec.forward} differs from {_trusted_name(gspec)} at {dict(dims)}"
+                    + (f" (shape {a.shape}, expected {b.shape})" if a.shape != b.shape else ""))
     return None
 
 
