@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 
 from ..checking import check as run_check
+from ..engine.finite_diff import EPS, step_size
+from ..engine.verdict import random_direction
 from ..errors import GradcheckError, SpecError
 from ..findings import Kind, UserError
 from ..report.model import Report
@@ -186,9 +188,10 @@ def _compare_with_reference(check: Any, gspec: GradeSpec, report: Report, tries:
 
     The trusted forward is the spec's ``reference=``, or else the solution's forward
     of the same name (``--solution``, see :mod:`.solution`).  Each drawn point is
-    followed by a point a small step away: a forward that answers a nearby call by
-    linearising around its last one, with its own (wrong) gradient, agrees with
-    that gradient under finite differences, but not with the trusted forward there.
+    followed by points a small step away, where the *change* of the outputs must agree
+    too: a forward that answers a nearby call by linearising around its last one, with
+    its own (wrong) gradient, agrees with that gradient under finite differences and
+    is right at every fresh point, but its changes are not the trusted forward's.
     """
     if not hasattr(check, "forward_outputs"):
         return None
@@ -198,28 +201,44 @@ def _compare_with_reference(check: Any, gspec: GradeSpec, report: Report, tries:
         with warnings.catch_warnings():  # strategy.example() outside a test is what we want here
             warnings.simplefilter("ignore")
             values, others = check.draw_inputs(dims, rng, lambda strategy: strategy.example())
-        for point in (values, _nearby(values, rng)):
-            mismatch = _compare_at(check, gspec, point, others, dims)
-            if mismatch:
-                return mismatch
+        at = _outputs_at(check, gspec, values, others, dims)
+        if isinstance(at, str):
+            return at
+        for scale in (None, NEARBY):  # the probe-sized step first, right after the call at `values`
+            near = _outputs_at(check, gspec, _nearby(values, rng, scale), others, dims)
+            if isinstance(near, str):
+                return near
+            changed = _changed_differently(at, near)
+            if changed is not None:
+                return (f"output {changed} of {gspec.forward} changes differently from {_trusted_name(gspec)} a small "
+                        f"step from {dict(dims)}, though it agrees at fresh inputs: a forward that answers a nearby "
+                        f"call differently from a fresh one?")
     return None
 
 
-#: How far the second point of a comparison is from the first, relative to the values.
+#: How far the second point of a comparison is from the first, relative to the values; the
+#: third is as far as a probe's first step goes, along a probe's kind of direction, so that a
+#: forward cannot tell that comparison from a finite difference.
 NEARBY = 1e-3
 
+Outputs = tuple[list[np.ndarray], list[np.ndarray]]  # the student's, the trusted forward's
 
-def _nearby(values: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
-    """The same inputs, each float array moved by about NEARBY of its size."""
+
+def _nearby(values: dict[str, Any], rng: np.random.Generator, scale: float | None) -> dict[str, Any]:
+    """The same inputs, each float array moved by about ``scale`` of its size (None: a probe's step)."""
     out = dict(values)
     for name, value in values.items():
         if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating) and value.size:
-            size = max(float(np.abs(value).max()), 1.0)
-            out[name] = value + NEARBY * size * rng.standard_normal(value.shape)
+            if scale is None:
+                out[name] = value + step_size(value, EPS) * random_direction(rng, value.shape).astype(np.float64)
+            else:
+                out[name] = value + scale * max(float(np.abs(value).max()), 1.0) * rng.standard_normal(value.shape)
     return out
 
 
-def _compare_at(check: Any, gspec: GradeSpec, values: dict[str, Any], others: dict[str, Any], dims: Any) -> str | None:
+def _outputs_at(check: Any, gspec: GradeSpec, values: dict[str, Any], others: dict[str, Any], dims: Any,
+                ) -> Outputs | str:
+    """Both forwards' outputs at one point, or why the student's disagrees there."""
     try:
         theirs = check.forward_outputs(check.call_args(values, others))
     except UserError as exc:
@@ -229,6 +248,22 @@ def _compare_at(check: Any, gspec: GradeSpec, values: dict[str, Any], others: di
         if a.shape != b.shape or not np.allclose(a, b, rtol=1e-6, atol=1e-9 * max(1.0, float(np.abs(b).max(initial=0)))):
             return (f"output {i} of {gspec.forward} differs from {_trusted_name(gspec)} at {dict(dims)}"
                     + (f" (shape {a.shape}, expected {b.shape})" if a.shape != b.shape else ""))
+    return list(theirs), expected
+
+
+def _changed_differently(at: Outputs, near: Outputs) -> int | None:
+    """The first output whose change between the two points is not the trusted one's.
+
+    The allowance is 1e-3 of the change plus four times the disagreement already seen
+    at the first point (a float32 forward's rounding), so only a change of another
+    size or direction counts, never rounding.
+    """
+    for i, (a0, b0, a1, b1) in enumerate(zip(*at, *near)):
+        theirs, trusted = a1 - a0, b1 - b0
+        allowed = (1e-3 * float(np.abs(trusted).max(initial=0)) + 4 * float(np.abs(a0 - b0).max(initial=0))
+                   + 1e-12 * max(1.0, float(np.abs(b0).max(initial=0))))
+        if float(np.abs(theirs - trusted).max(initial=0)) > allowed:
+            return i
     return None
 
 
