@@ -188,7 +188,8 @@ def _safe_str(exc: BaseException) -> str:
 
 def name_of(fn: Any) -> str:
     """The qualified name of a function, for messages."""
-    return str(getattr(fn, "__qualname__", getattr(fn, "__name__", repr(fn))))
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+    return str(name) if name is not None else repr(fn)  # repr only when needed: it runs on every pass
 
 
 def fresh(value: Any) -> Any:

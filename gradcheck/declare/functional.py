@@ -46,7 +46,8 @@ class BackwardOf(Declared):
 
     def _outputs(self, result: Any, *, drawn: bool = False) -> tuple[list[Any], Any]:
         """The outputs and the cache; ``drawn``: at the drawn point, where outputs must be finite (``real_output``)."""
-        not_none(result, name_of(self.fn))
+        if result is None:
+            not_none(result, name_of(self.fn))
         if not isinstance(result, tuple) or len(result) < self.outputs + 1:
             label = name_of(self.fn)
             got = f"a tuple of {len(result)}" if isinstance(result, tuple) else type(result).__name__
