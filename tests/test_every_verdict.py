@@ -364,3 +364,15 @@ def test_a_crash_everywhere_is_still_one_error():
 
     report = gc.check(backward, seed=0)
     assert not report.ok and [f.kind for f in report.findings if f.kind.blocks_verdict] == ["error"], report
+
+
+def test_one_fixed_example_where_the_output_is_flat_is_not_called_unimplemented():
+    def relu_forward(x):
+        return np.maximum(x, 0), x
+
+    @gc.backward_of(relu_forward, shapes={"x": "N,D"})
+    def relu_backward(dout, x):
+        return dout * (x > 0)
+
+    report = gc.check_at(relu_backward, inputs={"x": -np.ones((2, 3))})
+    assert report.ok, report

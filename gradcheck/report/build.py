@@ -64,7 +64,9 @@ def build_report(name: str, state: Search, shown: Outcome | None, params: Mappin
                                        site=finding.site))
     for p in report.params.values():
         report.findings += _param_findings(p, report.findings, dict(shown.dims))
-    if report.params and _passing(report) and not state.output_changed:
+    # One example can sit where the output is flat (a ReLU given only negative inputs by
+    # check_at); across several drawn ones, a flat output is a forward that does nothing.
+    if report.params and _passing(report) and not state.output_changed and state.examples >= MIN_EXAMPLES_FLAT:
         report.findings.append(_nothing_compared(name, state.examples, list(report.params)))
     report.ok = _passing(report)
     nasty = ", nasty=True" if shown.nasty else ""
@@ -81,6 +83,10 @@ def _passing(report: Report) -> bool:
     """
     compared = [p for p in report.params.values() if p.status != "unchecked"]
     return all(p.ok for p in compared) and not any(f.kind.blocks_verdict for f in report.findings)
+
+
+#: Examples in which the output never changed before a check counts as comparing nothing.
+MIN_EXAMPLES_FLAT = 3
 
 
 def _nothing_compared(name: str, examples: int, params: list[str]) -> Finding:
