@@ -27,7 +27,7 @@ from ..errors import GradcheckError
 from ..findings import UserError
 from .assignment import CHECK_ARGS, GradeSpec
 
-__all__ = ["spec_problems", "draw_dims", "declared_check"]
+__all__ = ["spec_problems", "draw_dims", "example_inputs", "declared_check"]
 
 #: Configurations each spec is tried at.
 TRIES = 6
@@ -59,6 +59,14 @@ def draw_dims(check: BackwardOf | ReturnsGrad, rng: np.random.Generator) -> Dims
     return check.space.at({**chosen, **free})
 
 
+def example_inputs(check: BackwardOf | ReturnsGrad, dims: Dims, rng: np.random.Generator,
+                   ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The check's inputs at ``dims``, drawn with ``rng`` outside a hypothesis test (strategies by ``example()``)."""
+    with warnings.catch_warnings():  # strategy.example() outside a test is what we want here
+        warnings.simplefilter("ignore")
+        return check.draw_inputs(dims, rng, lambda strategy: strategy.example())
+
+
 def _problem(gspec: GradeSpec, seed: int) -> str | None:
     if gspec.kind in ("layer", "model"):  # read when the spec was made (objects_proxy.object_spec)
         return None
@@ -72,12 +80,10 @@ def _problem(gspec: GradeSpec, seed: int) -> str | None:
             dims = draw_dims(check, rng)
         except GradcheckError as exc:
             return str(exc)
-        with warnings.catch_warnings():  # strategy.example() outside a test is what we want here
-            warnings.simplefilter("ignore")
-            try:
-                values, others = check.draw_inputs(dims, rng, lambda strategy: strategy.example())
-            except (UserError, GradcheckError) as exc:
-                return f"{getattr(exc, 'message', exc)} (at {format_dims(dims)})"
+        try:
+            values, others = example_inputs(check, dims, rng)
+        except (UserError, GradcheckError) as exc:
+            return f"{getattr(exc, 'message', exc)} (at {format_dims(dims)})"
         if gspec.reference is not None:
             rejected = _reference_rejects(gspec, check.call_args(values, others), dims)
             if rejected:
