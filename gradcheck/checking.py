@@ -23,6 +23,7 @@ from .declare.layers import ModelCheck
 from .declare.problem import Problem
 from .engine.contributions import Contribution, entry_contributions
 from .engine.example import MODES, Outcome, measure, rebuild
+from .engine.finite_diff import EPS
 from .engine.search import Search, Timeout, raised_only, search, search_one, time_limit
 from .engine.shrink import smaller_failure
 from .engine.verdict import Tolerance, tolerance
@@ -355,8 +356,7 @@ def _contributions(chk: Check, shown: Outcome) -> Callable[[str, tuple[int, ...]
                 built.append(rebuild(chk, shown))
             except (UserError, StopIteration):
                 return None
-        eps = shown.analytic.eps if shown.analytic is not None else None
-        return entry_contributions(built[0], name, index, **({"eps": eps} if eps else {}))
+        return entry_contributions(built[0], name, index, eps=shown.analytic.eps if shown.analytic else EPS)
     return at
 
 
